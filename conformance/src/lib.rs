@@ -1,0 +1,1 @@
+//! petrel-conformance: SMTP conformance cases, runners and reports.

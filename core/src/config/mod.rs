@@ -1,0 +1,1 @@
+//! smtpd.conf configuration (filled in by the configuration work).

@@ -1,0 +1,24 @@
+//! # petrel-core
+//!
+//! The protocol core of the Petrel mail transfer agent. Everything in this crate is
+//! **sans-IO**: it performs no networking, reads no files, never reads a clock and draws no
+//! random numbers. Machines take bytes, time values and answers in, and give bytes and events
+//! out; the production daemon (`petrel-daemon`), the deterministic simulator (`petrel-sim`),
+//! the conformance runners and the fuzzers all drive the very same code.
+//!
+//! Modules:
+//! - [`smtp`]: the SMTP grammar — commands, paths, ESMTP parameters, replies, line framing and
+//!   dot-stuffing codecs.
+//! - [`session`]: the server (smtp-in) and client (smtp-out) session state machines.
+//! - [`config`]: the `smtpd.conf` lexer and parser, producing a typed configuration with spans.
+//! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
+//! - [`time`]: the [`Time`](time::Time) value every machine is driven with.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod session;
+pub mod smtp;
+pub mod srs;
+pub mod time;
+
+pub use time::Time;

@@ -1,0 +1,1 @@
+//! Sender Rewriting Scheme (filled in by the SRS work).

@@ -1,0 +1,2 @@
+//! petreld: the Petrel mail transfer agent daemon.
+fn main() {}

@@ -1,0 +1,1 @@
+//! petrel-daemon: the production tokio shell around `petrel-core`.

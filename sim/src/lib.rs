@@ -1,0 +1,1 @@
+//! petrel-sim: deterministic simulation of networks of Petrel MTAs.
