@@ -79,8 +79,14 @@ mod tests {
         assert_eq!((t + Duration::from_millis(1500)).as_millis(), 11_500);
         assert_eq!((t - Duration::from_secs(20)), Time::ZERO);
         assert_eq!(Time::ZERO.saturating_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_since(Time::from_secs(4)), Duration::from_secs(6));
-        assert_eq!(Time::from_millis(u64::MAX) + Duration::from_secs(1), Time::from_millis(u64::MAX));
+        assert_eq!(
+            t.saturating_since(Time::from_secs(4)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            Time::from_millis(u64::MAX) + Duration::from_secs(1),
+            Time::from_millis(u64::MAX)
+        );
         assert_eq!(Time::from_millis(12_345).to_string(), "12.345");
     }
 }
