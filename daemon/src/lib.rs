@@ -1,1 +1,15 @@
 //! petrel-daemon: the production tokio shell around `petrel-core`.
+//!
+//! The shell owns sockets, clocks, files and processes; every protocol decision stays in the
+//! core's machines. Modules:
+//! - [`listener`]: binding listening sockets with a large backlog and the accept loop.
+//! - [`smtp_in`]: drives one server session machine over a byte stream.
+//! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
+//! - [`ids`]: session and message identifiers.
+//! - [`service`]: the running daemon: listeners, sessions, shutdown.
+
+pub mod clock;
+pub mod ids;
+pub mod listener;
+pub mod service;
+pub mod smtp_in;

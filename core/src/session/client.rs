@@ -255,7 +255,6 @@ pub struct SessionError {
 
 /// The steps of a session, for error reports and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Stage {
     /// Waiting for the greeting.
     Greeting,
@@ -279,7 +278,6 @@ pub enum Stage {
 
 /// What the shell must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ClientEvent {
     /// Write out everything transmitted so far, then start the TLS handshake and call
     /// [`ClientSession::tls_established`] (or [`ClientSession::handle_eof`] if it fails).

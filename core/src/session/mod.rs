@@ -33,7 +33,6 @@ pub struct RequestId(pub u64);
 
 /// The shell's answer to a request of the server machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Decision {
     /// Go ahead with the usual positive reply.
     Accept,

@@ -133,7 +133,6 @@ pub struct ConnectionInfo {
 
 /// A question for the shell. Answer it with [`ServerSession::answer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Request {
     /// A client connected: greet it (`Accept`) or turn it away. Input sent before the answer is
     /// an early talker's, and the session is closed.
@@ -191,7 +190,6 @@ pub struct Envelope {
 
 /// What the shell must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ServerEvent {
     /// A question to answer with [`ServerSession::answer`].
     Request(RequestId, Request),
@@ -216,8 +214,8 @@ mod replies {
     pub const RESET: Reply = Reply::fixed(250, E::new(2, 0, 0), "Reset state");
     pub const ACCEPTED: Reply = Reply::fixed(250, E::new(2, 0, 0), "Message accepted for delivery");
     pub const BYE: Reply = Reply::fixed(221, E::new(2, 0, 0), "Bye");
-    pub const START_DATA: Reply =
-        Reply::fixed(354, E::new(2, 0, 0), "End data with <CR><LF>.<CR><LF>");
+    // RFC 3463 has no enhanced-code class for 3xx replies.
+    pub const START_DATA: Reply = Reply::fixed_plain(354, "End data with <CR><LF>.<CR><LF>");
     pub const VRFY: Reply = Reply::fixed(
         252,
         E::new(2, 5, 2),

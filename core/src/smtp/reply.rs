@@ -116,6 +116,16 @@ impl Reply {
         }
     }
 
+    /// A fixed reply without an enhanced status code, usable in `const` context.
+    #[must_use]
+    pub const fn fixed_plain(code: u16, text: &'static str) -> Reply {
+        Reply {
+            code,
+            enhanced: None,
+            text: Cow::Borrowed(text),
+        }
+    }
+
     /// 2xx: the command succeeded.
     #[must_use]
     pub fn is_positive(&self) -> bool {
