@@ -4,9 +4,14 @@ use super::{Flavour, Srs, SrsConfig};
 use crate::Time;
 
 /// The time every fuzz run is evaluated at: 2023-11-14, stamp `G3`, as in the spec's vectors.
-const NOW: Time = Time::from_secs(1_700_000_000);
+pub const NOW: Time = Time::from_secs(1_700_000_000);
+/// The spec's test-vector key, so seeds in `corpora/srs/` verify and reach the deep paths.
+pub const KEY: &str = "s3cr3t-k3y";
+/// The spec's backup key.
+pub const BACKUP_KEY: &str = "old-k3y";
 
-/// Decodes arbitrary bytes (lossy UTF-8) with both flavours and fixed keys; must never panic.
+/// Decodes arbitrary bytes (lossy UTF-8) with both flavours, [`KEY`] and [`BACKUP_KEY`] at
+/// [`NOW`]; must never panic.
 ///
 /// Also encodes the same input and checks that an ordinary (untagged) sender survives the
 /// round trip, so the fuzzer exercises the encoder's handling of odd input too.
@@ -15,8 +20,8 @@ pub fn fuzz_decode(data: &[u8]) {
     for flavour in [Flavour::OpenSmtpd, Flavour::Standard] {
         let config = SrsConfig {
             flavour,
-            backup_key: Some(b"fuzz-backup-key".to_vec()),
-            ..SrsConfig::new("fuzz-key")
+            backup_key: Some(BACKUP_KEY.into()),
+            ..SrsConfig::new(KEY)
         };
         let Ok(srs) = Srs::new(config) else { return };
         if let Ok(decoded) = srs.decode(&input, NOW) {
