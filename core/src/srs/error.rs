@@ -26,6 +26,9 @@ pub enum SrsError {
     /// The forwarding domain is empty or contains `@`.
     #[error("Invalid SRS forwarding domain")]
     InvalidForwardingDomain,
+    /// The rewritten sender would be longer than [`MAX_ADDRESS_LEN`](super::MAX_ADDRESS_LEN).
+    #[error("SRS-rewritten sender would be too long")]
+    TooLong,
 }
 
 /// Which part of an SRS address is malformed.
@@ -59,7 +62,7 @@ impl SrsError {
             SrsError::NotSrs => "5.1.1",
             SrsError::Malformed(_) => "5.1.3",
             SrsError::BadHash | SrsError::Expired => "5.7.1",
-            SrsError::InvalidSender => "5.1.7",
+            SrsError::InvalidSender | SrsError::TooLong => "5.1.7",
             SrsError::InvalidForwardingDomain => "5.3.5",
         }
     }

@@ -46,6 +46,10 @@ use syntax::{SrsAddress, Tag};
 /// OpenSMTPD's default `srs ttl`, in days (it follows the default queue ttl of 4 days).
 pub const DEFAULT_TTL_DAYS: u16 = 4;
 
+/// Longest address [`Srs::encode`] returns: RFC 5321 limits a path to 256 octets including
+/// its angle brackets, and OpenSMTPD likewise leaves longer results unrewritten.
+pub const MAX_ADDRESS_LEN: usize = 254;
+
 /// Longest accepted ttl: well under the 1024-day wrap of the stamp, so old stamps still expire.
 pub const MAX_TTL_DAYS: u16 = 1000;
 
@@ -185,6 +189,7 @@ impl Srs {
     /// becomes SRS1 pointing at its forwarder; an SRS1 sender keeps its first forwarder and gets a
     /// new hash and domain, so chains never grow. The result is always signed with the current
     /// key. Bounces (empty senders) are never rewritten: they are refused as `InvalidSender`.
+    /// On any error the caller relays with the sender unchanged, as OpenSMTPD does.
     pub fn encode(
         &self,
         sender: &str,
@@ -200,30 +205,11 @@ impl Srs {
         if domain.contains('=') {
             return Err(SrsError::InvalidSender);
         }
-        // OpenSMTPD wraps anything starting with "SRS0="/"SRS1=", even if it cannot be decoded
-        // later, and the bounce is then lost. A sender that merely looks like SRS is encoded as a
-        // plain SRS0 instead, which any SRS0 decoder (OpenSMTPD's included) reverses exactly.
-        let rest = local.get(5..).unwrap_or_default();
-        match syntax::tag(sender, self.config.flavour.tag_separators()) {
-            Some(Tag::Srs0) => {
-                if let Ok(tail) = syntax::srs0_tail(rest)
-                    && self.stamp_readable(tail.stamp)
-                {
-                    // `local[4..]` keeps the sender's separator in front of its hash, as both
-                    // OpenSMTPD (which only wraps `SRS0=`) and libsrs2 do.
-                    return Ok(self.srs1(domain, &local[4..], forwarding_domain));
-                }
-            }
-            Some(Tag::Srs1) => {
-                if let Ok(tail) = syntax::srs1_tail(rest)
-                    && self.stamp_readable(tail.inner_tail.stamp)
-                {
-                    return Ok(self.srs1(tail.first_domain, tail.inner, forwarding_domain));
-                }
-            }
-            None => {}
+        let rewritten = self.rewrite(sender, local, domain, forwarding_domain, now);
+        if rewritten.len() > MAX_ADDRESS_LEN {
+            return Err(SrsError::TooLong);
         }
-        Ok(self.srs0(local, domain, forwarding_domain, now))
+        Ok(rewritten)
     }
 
     /// Decodes the recipient of a bounce, verifying its hash (current key, then backup key) and
@@ -254,6 +240,41 @@ impl Srs {
                 }
             }
         })
+    }
+
+    /// SRS1 for a well-formed SRS sender, SRS0 for anything else.
+    fn rewrite(
+        &self,
+        sender: &str,
+        local: &str,
+        domain: &str,
+        forwarding_domain: &str,
+        now: Time,
+    ) -> String {
+        // OpenSMTPD wraps anything starting with "SRS0="/"SRS1=", even if it cannot be decoded
+        // later, and the bounce is then lost. A sender that merely looks like SRS is encoded as a
+        // plain SRS0 instead, which any SRS0 decoder (OpenSMTPD's included) reverses exactly.
+        let rest = local.get(5..).unwrap_or_default();
+        match syntax::tag(sender, self.config.flavour.tag_separators()) {
+            Some(Tag::Srs0) => {
+                if let Ok(tail) = syntax::srs0_tail(rest)
+                    && self.stamp_readable(tail.stamp)
+                {
+                    // `local[4..]` keeps the sender's separator in front of its hash, as both
+                    // OpenSMTPD (which only wraps `SRS0=`) and libsrs2 do.
+                    return self.srs1(domain, &local[4..], forwarding_domain);
+                }
+            }
+            Some(Tag::Srs1) => {
+                if let Ok(tail) = syntax::srs1_tail(rest)
+                    && self.stamp_readable(tail.inner_tail.stamp)
+                {
+                    return self.srs1(tail.first_domain, tail.inner, forwarding_domain);
+                }
+            }
+            None => {}
+        }
+        self.srs0(local, domain, forwarding_domain, now)
     }
 
     fn srs0(&self, local: &str, domain: &str, forwarding_domain: &str, now: Time) -> String {
@@ -411,6 +432,22 @@ mod tests {
                 "{domain:?}"
             );
         }
+    }
+
+    #[test]
+    fn encode_refuses_results_longer_than_a_path_allows() {
+        let s = srs(Flavour::OpenSmtpd);
+        // "SRS0=HHHH=TT=" + "example.org" + "=" + local + "@" + "fwd.example": 37 + local.
+        let fits = format!("{}@example.org", "a".repeat(217));
+        assert_eq!(
+            s.encode(&fits, "fwd.example", NOW).unwrap().len(),
+            MAX_ADDRESS_LEN
+        );
+        let too_long = format!("{}@example.org", "a".repeat(218));
+        assert_eq!(
+            s.encode(&too_long, "fwd.example", NOW),
+            Err(SrsError::TooLong)
+        );
     }
 
     #[test]
