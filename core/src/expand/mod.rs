@@ -11,8 +11,10 @@
 //! `sender.domain`, `rcpt`, `rcpt.user`, `rcpt.domain`, `dest`, `dest.user`, `dest.domain`,
 //! `user.username`, `user.directory`, `mbox.from`, `mda`. A leading `~/` is the user's home
 //! directory; `%%` is a literal `%`. Each token is expanded as OpenSMTPD's `mda_variables.c`
-//! does: modifiers left to right, then sanitising, then the substring (offset rules in
-//! `substring.rs`: a non-negative end is inclusive, a negative end drops characters).
+//! does: modifiers left to right, then sanitising, then the substring. Substrings count
+//! characters; a negative begin counts from the end, a non-negative end is inclusive and a
+//! negative end `-k` drops the last `k` characters (`example.org[0:6]` and `[0:-4]` are both
+//! `example`); `[-k]` is the k-th character from the end.
 //! Case is kept as received: OpenSMTPD lower-cases the local part only to look the user up,
 //! never in expansions, so `%{rcpt.user:lowercase}` is how to fold it.
 //!
