@@ -12,12 +12,14 @@
 //! - [`session`]: the server (smtp-in) and client (smtp-out) session state machines.
 //! - [`config`]: the `smtpd.conf` lexer and parser, producing a typed configuration with spans.
 //! - [`expand`]: `%{…}` format specifiers in delivery paths and commands, with sanitising.
+//! - [`rules`]: tables, alias values and match rules.
 //! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
 //! - [`time`]: the [`Time`](time::Time) value every machine is driven with.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod expand;
+pub mod rules;
 pub mod session;
 pub mod smtp;
 pub mod srs;
