@@ -12,6 +12,7 @@
 //! - [`session`]: the server (smtp-in) and client (smtp-out) session state machines.
 //! - [`config`]: the `smtpd.conf` lexer and parser, producing a typed configuration with spans.
 //! - [`expand`]: `%{…}` format specifiers in delivery paths and commands, with sanitising.
+//! - [`queue`]: retry schedule, delivery status notifications, dates.
 //! - [`rules`]: tables, alias values and match rules.
 //! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
 //! - [`time`]: the [`Time`](time::Time) value every machine is driven with.
@@ -19,6 +20,7 @@
 
 pub mod config;
 pub mod expand;
+pub mod queue;
 pub mod rules;
 pub mod session;
 pub mod smtp;

@@ -1,0 +1,10 @@
+//! The queue's pure logic: retry schedule, delivery status notifications, dates.
+//!
+//! Storage lives in the shell; this module decides what to store and when to try again.
+
+pub mod date;
+pub mod dsn;
+pub mod schedule;
+
+pub use dsn::{Dsn, DsnKind, DsnRecipient};
+pub use schedule::RetryPolicy;
