@@ -4,7 +4,9 @@
 
 pub mod date;
 pub mod dsn;
+pub mod envelope;
 pub mod schedule;
 
 pub use dsn::{Dsn, DsnKind, DsnRecipient};
+pub use envelope::{Envelope, EnvelopeError, EnvelopeId, MsgId, Origin};
 pub use schedule::RetryPolicy;
