@@ -1,1 +1,10 @@
-//! smtpd.conf configuration (filled in by the configuration work).
+//! smtpd.conf: lexer, parser and typed configuration.
+
+mod error;
+mod keywords;
+mod lexer;
+mod span;
+mod suggest;
+
+pub use error::{ConfigError, ConfigErrors, ErrorKind, ItemKind};
+pub use span::Span;
