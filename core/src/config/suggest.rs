@@ -28,12 +28,12 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo: at most one
-/// edit per three characters (at least one). Ties go to the earlier candidate.
+/// edit per three characters, rounded up from two (at least one). Ties go to the earlier candidate.
 pub(crate) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let limit = (word.chars().count() / 3).max(1);
+    let limit = ((word.chars().count() + 1) / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

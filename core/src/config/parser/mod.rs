@@ -1,0 +1,613 @@
+//! The parser: splits token streams into statements, expands macros, follows includes, and
+//! hands each statement to the function for its directive (one module per family of
+//! directives). References between items are recorded as they are read and resolved once the
+//! whole configuration is known (`check`), so an error can say "used before its definition"
+//! rather than just "undefined".
+//!
+//! Error recovery is per statement: the first syntax error abandons the statement and parsing
+//! resumes at the next one. Semantic problems that do not stop the reading of a statement are
+//! recorded and the statement is kept, so one mistake does not cascade into "undefined …" errors.
+
+mod action;
+mod check;
+mod cursor;
+mod filter;
+mod globals;
+mod listen;
+mod resources;
+mod rule;
+mod seen;
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::error::{ConfigErrors, Diag, ErrorKind, ItemKind, render};
+use super::keywords::{DIRECTIVES, is_reserved};
+use super::lexer::{self, Token, TokenKind};
+use super::span::{SourceFile, Span, to_u32};
+use super::types::{Config, Dhe, FilterRef};
+use super::{ParseOptions, SourceLoader};
+use cursor::{Cursor, PResult};
+
+/// Includes nested deeper than this are refused, which also stops runaway recursion.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Tables every configuration has without declaring them.
+const BUILTIN_TABLES: &[&str] = &[
+    "localhost",
+    "anyhost",
+    "localnames",
+    "anydestination",
+    "getpwnam",
+];
+
+struct Macro {
+    value: String,
+    /// Defined on the command line: the file cannot redefine it (OpenSMTPD's rule).
+    persist: bool,
+}
+
+/// Where a name was declared, and by which statement.
+struct Declared {
+    span: Span,
+    seq: u32,
+}
+
+/// What a table is used for, to check inline-declared tables have the right shape.
+#[derive(Clone, Copy)]
+pub(super) struct TableUse {
+    usage: &'static str,
+    shape: Shape,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    List,
+    Map,
+    /// A list of regular expressions, compiled at load time when declared inline.
+    Regexes,
+}
+
+impl TableUse {
+    pub const fn list(usage: &'static str) -> TableUse {
+        TableUse {
+            usage,
+            shape: Shape::List,
+        }
+    }
+    pub const fn map(usage: &'static str) -> TableUse {
+        TableUse {
+            usage,
+            shape: Shape::Map,
+        }
+    }
+    pub const fn regexes(usage: &'static str) -> TableUse {
+        TableUse {
+            usage,
+            shape: Shape::Regexes,
+        }
+    }
+}
+
+/// A use of a name, resolved after parsing.
+struct Reference {
+    kind: ItemKind,
+    name: String,
+    span: Span,
+    seq: u32,
+    table_use: Option<TableUse>,
+}
+
+/// A chain (declared or anonymous), checked after parsing when its members' kinds are known.
+struct ChainUse {
+    members: Vec<(String, Span)>,
+    seq: u32,
+}
+
+/// A pki being assembled from its `pki NAME …` lines.
+struct PkiDraft {
+    name: String,
+    cert: Option<String>,
+    key: Option<String>,
+    dhe: Option<Dhe>,
+    span: Span,
+    seq: u32,
+}
+
+pub(crate) struct Parser<'o> {
+    loader: &'o dyn SourceLoader,
+    files: Vec<SourceFile>,
+    macros: HashMap<String, Macro>,
+    include_stack: Vec<String>,
+    config: Config,
+    diags: Vec<Diag>,
+    /// Number of the statement being parsed, counted across includes in reading order.
+    seq: u32,
+    declared: HashMap<(ItemKind, String), Declared>,
+    references: Vec<Reference>,
+    chains: Vec<ChainUse>,
+    pkis: Vec<PkiDraft>,
+    /// Global settings already given, for "already set at …".
+    settings: HashMap<&'static str, Span>,
+    srs_uses: Vec<(Span, u32)>,
+}
+
+impl<'o> Parser<'o> {
+    pub fn new(options: &ParseOptions<'o>) -> Self {
+        let macros = options
+            .macros
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    Macro {
+                        value: value.clone(),
+                        persist: true,
+                    },
+                )
+            })
+            .collect();
+        Parser {
+            loader: options.loader,
+            files: Vec::new(),
+            macros,
+            include_stack: Vec::new(),
+            config: Config::default(),
+            diags: Vec::new(),
+            seq: 0,
+            declared: HashMap::new(),
+            references: Vec::new(),
+            chains: Vec::new(),
+            pkis: Vec::new(),
+            settings: HashMap::new(),
+            srs_uses: Vec::new(),
+        }
+    }
+
+    pub fn parse(mut self, name: &str, text: &str) -> Result<Config, ConfigErrors> {
+        let file = self.add_file(name, text);
+        self.include_stack.push(name.to_owned());
+        self.parse_file(file);
+        self.check();
+        if self.diags.is_empty() {
+            Ok(self.config)
+        } else {
+            Err(render(self.diags, &self.files))
+        }
+    }
+
+    fn add_file(&mut self, name: &str, text: &str) -> u32 {
+        self.files.push(SourceFile::new(name, text));
+        self.config.files.push(name.to_owned());
+        to_u32(self.files.len() - 1)
+    }
+
+    fn parse_file(&mut self, file: u32) {
+        let tokens = lexer::lex(file, &self.files[file as usize].text);
+        for range in split_statements(&tokens) {
+            self.statement(&tokens[range]);
+        }
+    }
+
+    /// Records an error that does not stop the statement.
+    fn diag(&mut self, span: Span, kind: ErrorKind) {
+        self.diags.push(Diag {
+            span,
+            kind,
+            seq: self.seq,
+        });
+    }
+
+    fn push(&mut self, mut diag: Diag) {
+        diag.seq = self.seq;
+        self.diags.push(diag);
+    }
+
+    fn statement(&mut self, raw: &[Token]) {
+        self.seq += 1;
+        let mut broken = false;
+        for token in raw {
+            if let TokenKind::Error(kind) = &token.kind {
+                self.diag(token.span, kind.clone());
+                broken = true;
+            }
+        }
+        if broken {
+            return;
+        }
+        let raw: Vec<Token> = raw
+            .iter()
+            .filter(|t| t.kind != TokenKind::Newline)
+            .cloned()
+            .collect();
+        if let [name, equals, ..] = raw.as_slice()
+            && let (TokenKind::Word(name), TokenKind::Equals) = (&name.kind, &equals.kind)
+        {
+            let result = self.define_macro(name, raw[0].span, &raw[2..]);
+            if let Err(diag) = result {
+                self.push(diag);
+            }
+            return;
+        }
+        let tokens = match self.expand(&raw) {
+            Ok(tokens) => tokens,
+            Err(diag) => return self.push(diag),
+        };
+        let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
+            return;
+        };
+        let span = first.span.to(last.span);
+        let end = self.end_of(last.span);
+        let mut cursor = Cursor::new(&tokens, end);
+        if let Err(diag) = self.directive(&mut cursor, span) {
+            self.push(diag);
+        }
+    }
+
+    /// An empty span just after `span`, for errors about what is missing there.
+    fn end_of(&self, span: Span) -> Span {
+        let offset = span.offset + span.len;
+        let (line, column) = self.files[span.file as usize].position(offset as usize);
+        Span {
+            file: span.file,
+            offset,
+            len: 0,
+            line,
+            column,
+        }
+    }
+
+    fn define_macro(&mut self, name: &str, span: Span, value: &[Token]) -> PResult<()> {
+        if is_reserved(name) {
+            return Err(Diag::new(
+                span,
+                invalid("macro name", name, "it is a reserved word"),
+            ));
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Diag::new(
+                span,
+                invalid("macro name", name, "use letters, digits and `_`"),
+            ));
+        }
+        let value = match value {
+            [token] => match &token.kind {
+                TokenKind::Word(v) | TokenKind::Quoted(v) => v.clone(),
+                // `a = $b` copies b's value as it is, without tokenizing it.
+                TokenKind::Macro(other) => match self.macros.get(other) {
+                    Some(m) => m.value.clone(),
+                    None => {
+                        return Err(Diag::new(
+                            token.span,
+                            ErrorKind::UndefinedMacro(other.clone()),
+                        ));
+                    }
+                },
+                _ => return Err(Cursor::new(value, span).error("a macro value", &[])),
+            },
+            [] => {
+                return Err(Diag::new(
+                    self.end_of(span),
+                    ErrorKind::UnexpectedEnd {
+                        expected: "a macro value".into(),
+                    },
+                ));
+            }
+            [_, extra, ..] => {
+                let expected = "end of line (quote a value with spaces)".into();
+                return Err(Diag::new(
+                    extra.span,
+                    ErrorKind::Unexpected {
+                        expected,
+                        found: extra.describe(),
+                    },
+                ));
+            }
+        };
+        if !self.macros.get(name).is_some_and(|m| m.persist) {
+            self.macros.insert(
+                name.to_owned(),
+                Macro {
+                    value,
+                    persist: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Replaces each `$name` by its value's tokens.
+    fn expand(&self, tokens: &[Token]) -> PResult<Vec<Token>> {
+        let mut out = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let TokenKind::Macro(name) = &token.kind else {
+                out.push(token.clone());
+                continue;
+            };
+            let Some(m) = self.macros.get(name) else {
+                return Err(Diag::new(
+                    token.span,
+                    ErrorKind::UndefinedMacro(name.clone()),
+                ));
+            };
+            for t in lexer::lex_expansion(&m.value, token.span) {
+                match t.kind {
+                    TokenKind::Newline => {}
+                    TokenKind::Error(reason) => {
+                        let kind = ErrorKind::MacroValue {
+                            name: name.clone(),
+                            reason: reason.to_string(),
+                        };
+                        return Err(Diag::new(token.span, kind));
+                    }
+                    _ => out.push(t),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn directive(&mut self, c: &mut Cursor<'_>, span: Span) -> PResult<()> {
+        if matches!(c.peek_word(), Some("accept" | "reject")) {
+            return Err(Diag::new(c.here(), ErrorKind::ObsoleteGrammar));
+        }
+        let (directive, _) = c.keyword("a directive", DIRECTIVES)?;
+        match directive {
+            "include" => self.include(c),
+            "table" => self.table(c, span),
+            "pki" => self.pki(c, span),
+            "ca" => self.ca(c, span),
+            "proc" => self.proc(c, span),
+            "filter" => self.filter(c, span),
+            "listen" => self.listen(c, span),
+            "action" => self.action(c, span),
+            "match" => self.match_rule(c, span),
+            "smtp" => self.smtp(c),
+            "queue" => self.queue(c),
+            "srs" => self.srs(c),
+            "bounce" => self.bounce(c),
+            "mta" => self.mta(c, span),
+            "scheduler" => self.scheduler(c),
+            "admd" => self.admd(c),
+            "mda" => self.mda(c, span),
+            _ => unreachable!("every directive keyword is dispatched"),
+        }
+    }
+
+    fn include(&mut self, c: &mut Cursor<'_>) -> PResult<()> {
+        let (path, span) = c.string("a file name")?;
+        c.finish()?;
+        if self.include_stack.len() > MAX_INCLUDE_DEPTH {
+            return Err(Diag::new(
+                span,
+                ErrorKind::IncludeTooDeep(MAX_INCLUDE_DEPTH),
+            ));
+        }
+        if self.include_stack.contains(&path) {
+            return Err(Diag::new(span, ErrorKind::IncludeCycle(path)));
+        }
+        let text = self.loader.load(&path).map_err(|reason| {
+            Diag::new(
+                span,
+                ErrorKind::Include {
+                    path: path.clone(),
+                    reason,
+                },
+            )
+        })?;
+        let file = self.add_file(&path, &text);
+        self.include_stack.push(path);
+        self.parse_file(file);
+        self.include_stack.pop();
+        Ok(())
+    }
+
+    /// Declares a name; false (and an error) if it is already declared.
+    fn declare(&mut self, kind: ItemKind, name: &str, span: Span) -> bool {
+        if let Some(first) = self.declared.get(&(kind, name.to_owned())) {
+            let first = self.location(first.span);
+            self.diag(
+                span,
+                ErrorKind::Duplicate {
+                    kind,
+                    name: name.to_owned(),
+                    first,
+                },
+            );
+            return false;
+        }
+        self.declared.insert(
+            (kind, name.to_owned()),
+            Declared {
+                span,
+                seq: self.seq,
+            },
+        );
+        true
+    }
+
+    fn refer(&mut self, kind: ItemKind, name: &str, span: Span) {
+        let seq = self.seq;
+        self.references.push(Reference {
+            kind,
+            name: name.to_owned(),
+            span,
+            seq,
+            table_use: None,
+        });
+    }
+
+    /// Reads a `<table>` argument used as described.
+    fn table_arg(&mut self, c: &mut Cursor<'_>, table_use: TableUse) -> PResult<String> {
+        let (name, span) = c.table_ref(&format!("a table for {} (<name>)", table_use.usage))?;
+        self.refer_table(&name, span, table_use);
+        Ok(name)
+    }
+
+    fn refer_table(&mut self, name: &str, span: Span, table_use: TableUse) {
+        let seq = self.seq;
+        let kind = ItemKind::Table;
+        self.references.push(Reference {
+            kind,
+            name: name.to_owned(),
+            span,
+            seq,
+            table_use: Some(table_use),
+        });
+    }
+
+    /// Records a global setting; an error if it was already set.
+    fn setting(&mut self, name: &'static str, span: Span) -> PResult<()> {
+        if let Some(&first) = self.settings.get(name) {
+            let first = self.location(first);
+            return Err(Diag::new(
+                span,
+                ErrorKind::AlreadySet {
+                    option: format!("`{name}`"),
+                    first,
+                },
+            ));
+        }
+        self.settings.insert(name, span);
+        Ok(())
+    }
+
+    fn location(&self, span: Span) -> String {
+        format!(
+            "{}:{}:{}",
+            self.files[span.file as usize].name, span.line, span.column
+        )
+    }
+
+    /// Reads `{ a, b, … }` (commas optional, line breaks allowed).
+    fn brace_list(&mut self, c: &mut Cursor<'_>, what: &str) -> PResult<Vec<(String, Span)>> {
+        let open = c.expect_kind(&TokenKind::LBrace, "`{`")?;
+        let mut items = Vec::new();
+        loop {
+            if c.at_end() {
+                return Err(Diag::new(open, ErrorKind::UnclosedBrace));
+            }
+            if c.eat_kind(&TokenKind::RBrace).is_some() {
+                return Ok(items);
+            }
+            if c.eat_kind(&TokenKind::Comma).is_none() {
+                items.push(c.name(what)?);
+            }
+        }
+    }
+
+    /// Reads `filter NAME` or `filter { A, B }` on a listener or relay.
+    fn filter_ref(&mut self, c: &mut Cursor<'_>) -> PResult<FilterRef> {
+        if !c.peek_kind(&TokenKind::LBrace) {
+            let (name, span) = c.name("a filter name or { … }")?;
+            self.refer(ItemKind::Filter, &name, span);
+            return Ok(FilterRef::Named(name));
+        }
+        let at = c.here();
+        let members = self.chain_members(c)?;
+        if members.is_empty() {
+            return Err(Diag::new(at, empty_chain()));
+        }
+        Ok(FilterRef::Chain(members))
+    }
+
+    /// Reads the members of a chain, recording them for the checks done after parsing.
+    fn chain_members(&mut self, c: &mut Cursor<'_>) -> PResult<Vec<String>> {
+        let members = self.brace_list(c, "a filter name")?;
+        for (i, (name, span)) in members.iter().enumerate() {
+            if members[..i].iter().any(|(other, _)| other == name) {
+                self.diag(*span, ErrorKind::DuplicateChainMember(name.clone()));
+            }
+            self.refer(ItemKind::Filter, name, *span);
+        }
+        let names = members.iter().map(|(name, _)| name.clone()).collect();
+        self.chains.push(ChainUse {
+            members,
+            seq: self.seq,
+        });
+        Ok(names)
+    }
+}
+
+/// An `InvalidValue` error.
+fn invalid(what: &'static str, value: &str, reason: impl Into<String>) -> ErrorKind {
+    ErrorKind::InvalidValue {
+        what,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// The error for `{ }` where filters are expected.
+fn empty_chain() -> ErrorKind {
+    ErrorKind::Unexpected {
+        expected: "at least one filter name".into(),
+        found: "an empty list".into(),
+    }
+}
+
+/// Splits a file's tokens into statements: a line break ends a statement, except inside `{ }`
+/// (lists may span lines). Inside braces, a line starting with a directive keyword ends the
+/// statement anyway: a reserved word cannot be a list item, so the `}` must be missing, and
+/// cutting there confines the damage to one statement.
+fn split_statements(tokens: &[Token]) -> Vec<Range<usize>> {
+    let mut statements = Vec::new();
+    let mut start = 0;
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match token.kind {
+            TokenKind::LBrace => depth += 1,
+            TokenKind::RBrace => depth = depth.saturating_sub(1),
+            TokenKind::Newline => {
+                let next = tokens[i + 1..]
+                    .iter()
+                    .find(|t| t.kind != TokenKind::Newline);
+                let directive_next = next
+                    .and_then(Token::word)
+                    .is_some_and(|w| DIRECTIVES.contains(&w));
+                if depth == 0 || directive_next {
+                    if start < i {
+                        statements.push(start..i);
+                    }
+                    start = i + 1;
+                    depth = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    if start < tokens.len() {
+        statements.push(start..tokens.len());
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statements(text: &str) -> Vec<Vec<String>> {
+        let tokens = lexer::lex(0, text);
+        split_statements(&tokens)
+            .into_iter()
+            .map(|r| {
+                tokens[r]
+                    .iter()
+                    .filter(|t| t.kind != TokenKind::Newline)
+                    .map(|t| t.describe())
+                    .collect()
+            })
+            .filter(|s: &Vec<String>| !s.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn statements_end_at_line_breaks_outside_braces() {
+        assert_eq!(statements("a b\n\n c\n").len(), 2);
+        assert_eq!(statements("table t {\n a,\n b\n}\nmatch x").len(), 2);
+        // A missing `}` is cut at the next directive.
+        let split = statements("table t { a,\n b\nlisten on lo\n");
+        assert_eq!(split.len(), 2);
+        assert_eq!(split[1][0], "\"listen\"");
+    }
+}
