@@ -547,7 +547,7 @@ fn match_errors() {
 fn references_must_come_after_definitions() {
     assert_eq!(
         errors("match for local action later\naction later mbox\n"),
-        "test.conf:1:24: action \"later\" is used before its definition at test.conf:2:8\n\
+        "test.conf:1:24: action \"later\" is used before its definition at line 2\n\
          match for local action later\n                       ^\n"
     );
     assert_eq!(

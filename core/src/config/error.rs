@@ -53,6 +53,9 @@ pub enum ErrorKind {
         "a backslash outside quotes must be the last character of the line (line continuation)"
     )]
     StrayBackslash,
+    /// Blanks between a continuation backslash and the end of its line.
+    #[error("blanks after the continuation backslash: the `\\` must end the line")]
+    SpaceAfterBackslash,
     /// A `<` without a table name and a closing `>` on the same line.
     #[error("malformed table reference: expected <name>")]
     BadTableRef,
@@ -148,7 +151,7 @@ pub enum ErrorKind {
         kind: ItemKind,
         /// The name used.
         name: String,
-        /// `file:line:column` of the definition.
+        /// Where the definition is: `line N`, or `file:line:column` in another file.
         defined_at: String,
     },
     /// A second definition of a name.
@@ -158,7 +161,7 @@ pub enum ErrorKind {
         kind: ItemKind,
         /// The name.
         name: String,
-        /// `file:line:column` of the first definition.
+        /// Where the first definition is: `line N`, or `file:line:column` in another file.
         first: String,
     },
     /// An option given twice in one directive.
@@ -169,7 +172,7 @@ pub enum ErrorKind {
     AlreadySet {
         /// The setting, e.g. "`queue ttl`".
         option: String,
-        /// `file:line:column` of the first setting.
+        /// Where it was first set: `line N`, or `file:line:column` in another file.
         first: String,
     },
     /// Two options that exclude each other.

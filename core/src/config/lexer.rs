@@ -4,12 +4,15 @@
 //! - `#` starts a comment to the end of the line. A comment line ending in `\` continues onto
 //!   the next line, so a comment inside a `\`-continued block swallows the rest of the block.
 //! - `\` at the very end of a line joins the next line; it separates tokens rather than gluing
-//!   them (OpenSMTPD glues `a\⏎b` into `ab`, which nobody relies on). Anywhere else outside
-//!   quotes a backslash is an error, where OpenSMTPD silently drops it.
+//!   them (OpenSMTPD glues `a\⏎b` into `ab`, which nobody relies on). Blanks between the `\`
+//!   and the line end are reported but the line is still joined. Anywhere else outside quotes a
+//!   backslash is an error, where OpenSMTPD silently drops it.
 //! - `"…"` and `'…'` quote; inside, `\"` (or `\'`), `\\`, `\ ` and a tab after `\` stand for
 //!   the character, `\⏎` continues the line, and any other `\x` is kept as written so regular
 //!   expressions need no doubling. A quoted string cannot contain a raw line break (OpenSMTPD
 //!   drops it silently; an error points at the real mistake, a missing closing quote).
+//! - Lexical errors become `Error` tokens in the stream; the parser reports them and still reads
+//!   the statement (an unterminated string is taken to the end of its line) for what it declares.
 //! - `$name` at the start of a token is a macro reference, expanded by the parser; inside a word
 //!   or inside quotes `$` is literal. Macro values are tokenized again without expansion.
 //! - `<name>` is a table reference; `{ } , = ! ` are tokens of their own; `=>` is `=`.
@@ -221,7 +224,20 @@ impl<'a> Lexer<'a> {
 
     fn backslash(&mut self, start: Mark) {
         self.bump();
-        if !self.eat_line_break() {
+        if self.eat_line_break() {
+            return;
+        }
+        let after = self.mark();
+        while matches!(self.peek(), Some(' ' | '\t')) {
+            self.bump();
+        }
+        if self.peek().is_some() && self.eat_line_break() {
+            // Invisible trailing blanks: report them, but continue the line as meant.
+            self.push(start, TokenKind::Error(ErrorKind::SpaceAfterBackslash));
+        } else {
+            self.pos = after.pos;
+            self.line = after.line;
+            self.column = after.column;
             self.push(start, TokenKind::Error(ErrorKind::StrayBackslash));
         }
     }
@@ -253,7 +269,10 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek() {
                 None | Some('\n') => {
+                    // Reported, and taken to the end of the line so the statement still reads.
                     self.push(start, TokenKind::Error(ErrorKind::UnterminatedString));
+                    let value = value.trim_end_matches('\r').to_owned();
+                    self.push(start, TokenKind::Quoted(value));
                     return;
                 }
                 Some(c) if c == quote => {
@@ -426,9 +445,17 @@ mod tests {
         let tokens = lex(0, "a \"open\nb");
         assert_eq!(tokens[1].kind, Error(ErrorKind::UnterminatedString));
         assert_eq!((tokens[1].span.line, tokens[1].span.column), (1, 3));
-        assert_eq!(tokens[2].kind, Newline);
-        assert_eq!(tokens[3].kind, word("b"));
-        assert_eq!(kinds("\"open"), vec![Error(ErrorKind::UnterminatedString)]);
+        assert_eq!(tokens[2].kind, quoted("open"));
+        assert_eq!(tokens[3].kind, Newline);
+        assert_eq!(tokens[4].kind, word("b"));
+        assert_eq!(
+            kinds("'open\r\n"),
+            vec![
+                Error(ErrorKind::UnterminatedString),
+                quoted("open"),
+                Newline
+            ]
+        );
     }
 
     #[test]
@@ -455,14 +482,18 @@ mod tests {
 
     #[test]
     fn stray_backslashes_are_errors() {
+        // Blanks after a continuation backslash are reported, and the line still continues.
         assert_eq!(
-            kinds("a \\ \nb"),
-            vec![
-                word("a"),
-                Error(ErrorKind::StrayBackslash),
-                Newline,
-                word("b")
-            ]
+            kinds("a \\ \t\nb"),
+            vec![word("a"), Error(ErrorKind::SpaceAfterBackslash), word("b")]
+        );
+        assert_eq!(
+            kinds("a \\ b"),
+            vec![word("a"), Error(ErrorKind::StrayBackslash), word("b")]
+        );
+        assert_eq!(
+            kinds("a \\ "),
+            vec![word("a"), Error(ErrorKind::StrayBackslash)]
         );
         assert_eq!(
             kinds("a\\b"),

@@ -32,9 +32,20 @@ impl Display for Word<'_> {
         if bare {
             return f.write_str(s);
         }
+        // A backslash is doubled only where the lexer would take it for an escape, so regular
+        // expressions print as written (`\.` stays `\.`, as OpenSMTPD reads it too).
         f.write_char('"')?;
-        for c in s.chars() {
-            if c == '"' || c == '\\' {
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            let escape = match c {
+                '"' => true,
+                '\\' => matches!(
+                    chars.peek(),
+                    None | Some('\\' | '"' | ' ' | '\t' | '\n' | '\r')
+                ),
+                _ => false,
+            };
+            if escape {
                 f.write_char('\\')?;
             }
             f.write_char(c)?;
@@ -539,7 +550,10 @@ mod tests {
         assert_eq!(shown("25"), "\"25\"");
         assert_eq!(shown(""), "\"\"");
         assert_eq!(shown("a b"), "\"a b\"");
-        assert_eq!(shown("say \"hi\" \\o/"), "\"say \\\"hi\\\" \\\\o/\"");
+        assert_eq!(shown("say \"hi\" \\o/"), "\"say \\\"hi\\\" \\o/\"");
+        assert_eq!(shown("^a\\.b$"), "\"^a\\.b$\"");
+        assert_eq!(shown("C:\\"), "\"C:\\\\\"");
+        assert_eq!(shown("a\\ b"), "\"a\\\\ b\"");
         assert_eq!(shown("$x"), "\"$x\"");
         assert_eq!(shown("caf\u{e9}"), "\"caf\u{e9}\"");
     }

@@ -27,8 +27,8 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// The candidate closest to `word`, if it is close enough to be a plausible typo: at most one
-/// edit per three characters, rounded up from two (at least one). Ties go to the earlier candidate.
+/// The candidate closest to `word`, if it is close enough to be a plausible typo: about one edit
+/// per three characters (`(len + 1) / 3`, at least one). Ties go to the earlier candidate.
 pub(crate) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,

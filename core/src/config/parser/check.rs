@@ -111,7 +111,7 @@ impl Parser<'_> {
                 return;
             }
             Some(declared) if declared.seq > r.seq => {
-                let defined_at = self.location(declared.span);
+                let defined_at = self.location(declared.span, r.span);
                 report(
                     &mut self.diags,
                     ErrorKind::UsedBeforeDefinition {

@@ -205,41 +205,46 @@ impl<'o> Parser<'o> {
 
     fn statement(&mut self, raw: &[Token]) {
         self.seq += 1;
-        let mut broken = false;
+        let mut damaged = false;
+        let mut tokens = Vec::with_capacity(raw.len());
         for token in raw {
-            if let TokenKind::Error(kind) = &token.kind {
-                self.diag(token.span, kind.clone());
-                broken = true;
+            match &token.kind {
+                TokenKind::Error(kind) => {
+                    self.diag(token.span, kind.clone());
+                    damaged = true;
+                }
+                TokenKind::Newline => {}
+                _ => tokens.push(token.clone()),
             }
         }
-        if broken {
-            return;
-        }
-        let raw: Vec<Token> = raw
-            .iter()
-            .filter(|t| t.kind != TokenKind::Newline)
-            .cloned()
-            .collect();
-        if let [name, equals, ..] = raw.as_slice()
+        if let [name, equals, value @ ..] = tokens.as_slice()
             && let (TokenKind::Word(name), TokenKind::Equals) = (&name.kind, &equals.kind)
         {
-            let result = self.define_macro(name, raw[0].span, &raw[2..]);
-            if let Err(diag) = result {
-                self.push(diag);
-            }
+            let span = tokens[0].span;
+            self.read_muted(damaged, |p| p.define_macro(name, span, value));
             return;
         }
-        let tokens = match self.expand(&raw) {
-            Ok(tokens) => tokens,
-            Err(diag) => return self.push(diag),
-        };
+        let (tokens, expansion_damaged) = self.expand(&tokens);
         let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
             return;
         };
         let span = first.span.to(last.span);
-        let end = self.end_of(last.span);
-        let mut cursor = Cursor::new(&tokens, end);
-        if let Err(diag) = self.directive(&mut cursor, span) {
+        let mut cursor = Cursor::new(&tokens, self.end_of(last.span));
+        self.read_muted(damaged || expansion_damaged, |p| {
+            p.directive(&mut cursor, span)
+        });
+    }
+
+    /// Reads a statement, reporting its errors unless it is already known to be damaged (by a
+    /// lexical error or a failed macro expansion). A damaged statement is still read for the
+    /// names it declares, so that its uses elsewhere do not report them undefined; its own
+    /// errors would mostly be consequences of the damage already reported.
+    fn read_muted(&mut self, damaged: bool, read: impl FnOnce(&mut Self) -> PResult<()>) {
+        let mark = self.diags.len();
+        let result = read(self);
+        if damaged {
+            self.diags.truncate(mark);
+        } else if let Err(diag) = result {
             self.push(diag);
         }
     }
@@ -258,17 +263,15 @@ impl<'o> Parser<'o> {
     }
 
     fn define_macro(&mut self, name: &str, span: Span, value: &[Token]) -> PResult<()> {
-        if is_reserved(name) {
-            return Err(Diag::new(
-                span,
-                invalid("macro name", name, "it is a reserved word"),
-            ));
-        }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(Diag::new(
                 span,
                 invalid("macro name", name, "use letters, digits and `_`"),
             ));
+        }
+        if is_reserved(name) {
+            // Still defined below, so that its uses do not each report an undefined macro.
+            self.diag(span, invalid("macro name", name, "it is a reserved word"));
         }
         let value = match value {
             [token] => match &token.kind {
@@ -316,21 +319,22 @@ impl<'o> Parser<'o> {
         Ok(())
     }
 
-    /// Replaces each `$name` by its value's tokens.
-    fn expand(&self, tokens: &[Token]) -> PResult<Vec<Token>> {
+    /// Replaces each `$name` by its value's tokens. A macro that is undefined, or whose value
+    /// does not tokenize, is reported and dropped; the flag says whether that happened.
+    fn expand(&mut self, tokens: &[Token]) -> (Vec<Token>, bool) {
         let mut out = Vec::with_capacity(tokens.len());
+        let mut damaged = false;
         for token in tokens {
             let TokenKind::Macro(name) = &token.kind else {
                 out.push(token.clone());
                 continue;
             };
-            let Some(m) = self.macros.get(name) else {
-                return Err(Diag::new(
-                    token.span,
-                    ErrorKind::UndefinedMacro(name.clone()),
-                ));
+            let Some(value) = self.macros.get(name).map(|m| m.value.clone()) else {
+                self.diag(token.span, ErrorKind::UndefinedMacro(name.clone()));
+                damaged = true;
+                continue;
             };
-            for t in lexer::lex_expansion(&m.value, token.span) {
+            for t in lexer::lex_expansion(&value, token.span) {
                 match t.kind {
                     TokenKind::Newline => {}
                     TokenKind::Error(reason) => {
@@ -338,13 +342,14 @@ impl<'o> Parser<'o> {
                             name: name.clone(),
                             reason: reason.to_string(),
                         };
-                        return Err(Diag::new(token.span, kind));
+                        self.diag(token.span, kind);
+                        damaged = true;
                     }
                     _ => out.push(t),
                 }
             }
         }
-        Ok(out)
+        (out, damaged)
     }
 
     fn directive(&mut self, c: &mut Cursor<'_>, span: Span) -> PResult<()> {
@@ -405,7 +410,7 @@ impl<'o> Parser<'o> {
     /// Declares a name; false (and an error) if it is already declared.
     fn declare(&mut self, kind: ItemKind, name: &str, span: Span) -> bool {
         if let Some(first) = self.declared.get(&(kind, name.to_owned())) {
-            let first = self.location(first.span);
+            let first = self.location(first.span, span);
             self.diag(
                 span,
                 ErrorKind::Duplicate {
@@ -459,7 +464,7 @@ impl<'o> Parser<'o> {
     /// Records a global setting; an error if it was already set.
     fn setting(&mut self, name: &'static str, span: Span) -> PResult<()> {
         if let Some(&first) = self.settings.get(name) {
-            let first = self.location(first);
+            let first = self.location(first, span);
             return Err(Diag::new(
                 span,
                 ErrorKind::AlreadySet {
@@ -472,11 +477,17 @@ impl<'o> Parser<'o> {
         Ok(())
     }
 
-    fn location(&self, span: Span) -> String {
-        format!(
-            "{}:{}:{}",
-            self.files[span.file as usize].name, span.line, span.column
-        )
+    /// Where `span` is, as told in an error at `from`: `line N` in the same file,
+    /// `file:line:column` in another.
+    fn location(&self, span: Span, from: Span) -> String {
+        if span.file == from.file {
+            format!("line {}", span.line)
+        } else {
+            format!(
+                "{}:{}:{}",
+                self.files[span.file as usize].name, span.line, span.column
+            )
+        }
     }
 
     /// Reads `{ a, b, … }` (commas optional, line breaks allowed).
