@@ -4,13 +4,13 @@ use super::super::error::{Diag, ErrorKind, ItemKind};
 use super::super::lexer::TokenKind;
 use super::super::span::Span;
 use super::super::types::{
-    BuiltinFilter, Cond, Filter, FilterCheck, FilterDecision, FilterKind, FilterPhase, Proc,
-    ProcExec,
+    BuiltinFilter, Cond, Filter, FilterCheck, FilterDecision, FilterKind, FilterPhase, FilterRef,
+    Proc, ProcExec,
 };
 use super::super::values::SmtpReply;
 use super::cursor::{Cursor, PResult};
 use super::seen::Seen;
-use super::{Parser, empty_chain, invalid};
+use super::{ChainUse, Parser, invalid};
 
 const CONDITIONS: &[&str] = &[
     "fcrdns",
@@ -189,4 +189,63 @@ fn proc_exec(c: &mut Cursor<'_>) -> PResult<ProcExec> {
         }
     }
     Ok(exec)
+}
+
+impl Parser<'_> {
+    /// Reads `{ a, b, … }` (commas optional, line breaks allowed).
+    fn brace_list(&mut self, c: &mut Cursor<'_>, what: &str) -> PResult<Vec<(String, Span)>> {
+        let open = c.expect_kind(&TokenKind::LBrace, "`{`")?;
+        let mut items = Vec::new();
+        loop {
+            if c.at_end() {
+                return Err(Diag::new(open, ErrorKind::UnclosedBrace));
+            }
+            if c.eat_kind(&TokenKind::RBrace).is_some() {
+                return Ok(items);
+            }
+            if c.eat_kind(&TokenKind::Comma).is_none() {
+                items.push(c.name(what)?);
+            }
+        }
+    }
+
+    /// Reads `filter NAME` or `filter { A, B }` on a listener or relay.
+    pub(super) fn filter_ref(&mut self, c: &mut Cursor<'_>) -> PResult<FilterRef> {
+        if !c.peek_kind(&TokenKind::LBrace) {
+            let (name, span) = c.name("a filter name or { … }")?;
+            self.refer(ItemKind::Filter, &name, span);
+            return Ok(FilterRef::Named(name));
+        }
+        let at = c.here();
+        let members = self.chain_members(c)?;
+        if members.is_empty() {
+            return Err(Diag::new(at, empty_chain()));
+        }
+        Ok(FilterRef::Chain(members))
+    }
+
+    /// Reads the members of a chain, recording them for the checks done after parsing.
+    fn chain_members(&mut self, c: &mut Cursor<'_>) -> PResult<Vec<String>> {
+        let members = self.brace_list(c, "a filter name")?;
+        for (i, (name, span)) in members.iter().enumerate() {
+            if members[..i].iter().any(|(other, _)| other == name) {
+                self.diag(*span, ErrorKind::DuplicateChainMember(name.clone()));
+            }
+            self.refer(ItemKind::Filter, name, *span);
+        }
+        let names = members.iter().map(|(name, _)| name.clone()).collect();
+        self.chains.push(ChainUse {
+            members,
+            seq: self.seq,
+        });
+        Ok(names)
+    }
+}
+
+/// The error for `{ }` where filters are expected.
+fn empty_chain() -> ErrorKind {
+    ErrorKind::Unexpected {
+        expected: "at least one filter name".into(),
+        found: "an empty list".into(),
+    }
 }

@@ -6,7 +6,9 @@
 //!
 //! Error recovery is per statement: the first syntax error abandons the statement and parsing
 //! resumes at the next one. Semantic problems that do not stop the reading of a statement are
-//! recorded and the statement is kept, so one mistake does not cascade into "undefined …" errors.
+//! recorded and the statement is kept, and a statement damaged by a lexical error or an
+//! undefined macro is still read (its own errors muted) for the names it declares: one mistake
+//! does not cascade into "undefined …" errors elsewhere.
 
 mod action;
 mod check;
@@ -14,20 +16,23 @@ mod cursor;
 mod filter;
 mod globals;
 mod listen;
+mod macros;
 mod resources;
 mod rule;
 mod seen;
+mod statements;
 
 use std::collections::HashMap;
-use std::ops::Range;
 
 use super::error::{ConfigErrors, Diag, ErrorKind, ItemKind, render};
-use super::keywords::{DIRECTIVES, is_reserved};
+use super::keywords::DIRECTIVES;
 use super::lexer::{self, Token, TokenKind};
 use super::span::{SourceFile, Span, to_u32};
-use super::types::{Config, Dhe, FilterRef};
+use super::types::{Config, Dhe};
 use super::{ParseOptions, SourceLoader};
 use cursor::{Cursor, PResult};
+use macros::Macro;
+use statements::split_statements;
 
 /// Includes nested deeper than this are refused, which also stops runaway recursion.
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -40,12 +45,6 @@ const BUILTIN_TABLES: &[&str] = &[
     "anydestination",
     "getpwnam",
 ];
-
-struct Macro {
-    value: String,
-    /// Defined on the command line: the file cannot redefine it (OpenSMTPD's rule).
-    persist: bool,
-}
 
 /// Where a name was declared, and by which statement.
 struct Declared {
@@ -114,6 +113,8 @@ struct PkiDraft {
     seq: u32,
 }
 
+/// The state of one parse: the files read so far, macros, the configuration being built, and
+/// what the checks after parsing need.
 pub(crate) struct Parser<'o> {
     loader: &'o dyn SourceLoader,
     files: Vec<SourceFile>,
@@ -137,15 +138,7 @@ impl<'o> Parser<'o> {
         let macros = options
             .macros
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.clone(),
-                    Macro {
-                        value: value.clone(),
-                        persist: true,
-                    },
-                )
-            })
+            .map(|(name, value)| (name.clone(), Macro::predefined(value)))
             .collect();
         Parser {
             loader: options.loader,
@@ -260,96 +253,6 @@ impl<'o> Parser<'o> {
             line,
             column,
         }
-    }
-
-    fn define_macro(&mut self, name: &str, span: Span, value: &[Token]) -> PResult<()> {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Diag::new(
-                span,
-                invalid("macro name", name, "use letters, digits and `_`"),
-            ));
-        }
-        if is_reserved(name) {
-            // Still defined below, so that its uses do not each report an undefined macro.
-            self.diag(span, invalid("macro name", name, "it is a reserved word"));
-        }
-        let value = match value {
-            [token] => match &token.kind {
-                TokenKind::Word(v) | TokenKind::Quoted(v) => v.clone(),
-                // `a = $b` copies b's value as it is, without tokenizing it.
-                TokenKind::Macro(other) => match self.macros.get(other) {
-                    Some(m) => m.value.clone(),
-                    None => {
-                        return Err(Diag::new(
-                            token.span,
-                            ErrorKind::UndefinedMacro(other.clone()),
-                        ));
-                    }
-                },
-                _ => return Err(Cursor::new(value, span).error("a macro value", &[])),
-            },
-            [] => {
-                return Err(Diag::new(
-                    self.end_of(span),
-                    ErrorKind::UnexpectedEnd {
-                        expected: "a macro value".into(),
-                    },
-                ));
-            }
-            [_, extra, ..] => {
-                let expected = "end of line (quote a value with spaces)".into();
-                return Err(Diag::new(
-                    extra.span,
-                    ErrorKind::Unexpected {
-                        expected,
-                        found: extra.describe(),
-                    },
-                ));
-            }
-        };
-        if !self.macros.get(name).is_some_and(|m| m.persist) {
-            self.macros.insert(
-                name.to_owned(),
-                Macro {
-                    value,
-                    persist: false,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    /// Replaces each `$name` by its value's tokens. A macro that is undefined, or whose value
-    /// does not tokenize, is reported and dropped; the flag says whether that happened.
-    fn expand(&mut self, tokens: &[Token]) -> (Vec<Token>, bool) {
-        let mut out = Vec::with_capacity(tokens.len());
-        let mut damaged = false;
-        for token in tokens {
-            let TokenKind::Macro(name) = &token.kind else {
-                out.push(token.clone());
-                continue;
-            };
-            let Some(value) = self.macros.get(name).map(|m| m.value.clone()) else {
-                self.diag(token.span, ErrorKind::UndefinedMacro(name.clone()));
-                damaged = true;
-                continue;
-            };
-            for t in lexer::lex_expansion(&value, token.span) {
-                match t.kind {
-                    TokenKind::Newline => {}
-                    TokenKind::Error(reason) => {
-                        let kind = ErrorKind::MacroValue {
-                            name: name.clone(),
-                            reason: reason.to_string(),
-                        };
-                        self.diag(token.span, kind);
-                        damaged = true;
-                    }
-                    _ => out.push(t),
-                }
-            }
-        }
-        (out, damaged)
     }
 
     fn directive(&mut self, c: &mut Cursor<'_>, span: Span) -> PResult<()> {
@@ -489,55 +392,6 @@ impl<'o> Parser<'o> {
             )
         }
     }
-
-    /// Reads `{ a, b, … }` (commas optional, line breaks allowed).
-    fn brace_list(&mut self, c: &mut Cursor<'_>, what: &str) -> PResult<Vec<(String, Span)>> {
-        let open = c.expect_kind(&TokenKind::LBrace, "`{`")?;
-        let mut items = Vec::new();
-        loop {
-            if c.at_end() {
-                return Err(Diag::new(open, ErrorKind::UnclosedBrace));
-            }
-            if c.eat_kind(&TokenKind::RBrace).is_some() {
-                return Ok(items);
-            }
-            if c.eat_kind(&TokenKind::Comma).is_none() {
-                items.push(c.name(what)?);
-            }
-        }
-    }
-
-    /// Reads `filter NAME` or `filter { A, B }` on a listener or relay.
-    fn filter_ref(&mut self, c: &mut Cursor<'_>) -> PResult<FilterRef> {
-        if !c.peek_kind(&TokenKind::LBrace) {
-            let (name, span) = c.name("a filter name or { … }")?;
-            self.refer(ItemKind::Filter, &name, span);
-            return Ok(FilterRef::Named(name));
-        }
-        let at = c.here();
-        let members = self.chain_members(c)?;
-        if members.is_empty() {
-            return Err(Diag::new(at, empty_chain()));
-        }
-        Ok(FilterRef::Chain(members))
-    }
-
-    /// Reads the members of a chain, recording them for the checks done after parsing.
-    fn chain_members(&mut self, c: &mut Cursor<'_>) -> PResult<Vec<String>> {
-        let members = self.brace_list(c, "a filter name")?;
-        for (i, (name, span)) in members.iter().enumerate() {
-            if members[..i].iter().any(|(other, _)| other == name) {
-                self.diag(*span, ErrorKind::DuplicateChainMember(name.clone()));
-            }
-            self.refer(ItemKind::Filter, name, *span);
-        }
-        let names = members.iter().map(|(name, _)| name.clone()).collect();
-        self.chains.push(ChainUse {
-            members,
-            seq: self.seq,
-        });
-        Ok(names)
-    }
 }
 
 /// An `InvalidValue` error.
@@ -546,79 +400,5 @@ fn invalid(what: &'static str, value: &str, reason: impl Into<String>) -> ErrorK
         what,
         value: value.to_owned(),
         reason: reason.into(),
-    }
-}
-
-/// The error for `{ }` where filters are expected.
-fn empty_chain() -> ErrorKind {
-    ErrorKind::Unexpected {
-        expected: "at least one filter name".into(),
-        found: "an empty list".into(),
-    }
-}
-
-/// Splits a file's tokens into statements: a line break ends a statement, except inside `{ }`
-/// (lists may span lines). Inside braces, a line starting with a directive keyword ends the
-/// statement anyway: a reserved word cannot be a list item, so the `}` must be missing, and
-/// cutting there confines the damage to one statement.
-fn split_statements(tokens: &[Token]) -> Vec<Range<usize>> {
-    let mut statements = Vec::new();
-    let mut start = 0;
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate() {
-        match token.kind {
-            TokenKind::LBrace => depth += 1,
-            TokenKind::RBrace => depth = depth.saturating_sub(1),
-            TokenKind::Newline => {
-                let next = tokens[i + 1..]
-                    .iter()
-                    .find(|t| t.kind != TokenKind::Newline);
-                let directive_next = next
-                    .and_then(Token::word)
-                    .is_some_and(|w| DIRECTIVES.contains(&w));
-                if depth == 0 || directive_next {
-                    if start < i {
-                        statements.push(start..i);
-                    }
-                    start = i + 1;
-                    depth = 0;
-                }
-            }
-            _ => {}
-        }
-    }
-    if start < tokens.len() {
-        statements.push(start..tokens.len());
-    }
-    statements
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn statements(text: &str) -> Vec<Vec<String>> {
-        let tokens = lexer::lex(0, text);
-        split_statements(&tokens)
-            .into_iter()
-            .map(|r| {
-                tokens[r]
-                    .iter()
-                    .filter(|t| t.kind != TokenKind::Newline)
-                    .map(|t| t.describe())
-                    .collect()
-            })
-            .filter(|s: &Vec<String>| !s.is_empty())
-            .collect()
-    }
-
-    #[test]
-    fn statements_end_at_line_breaks_outside_braces() {
-        assert_eq!(statements("a b\n\n c\n").len(), 2);
-        assert_eq!(statements("table t {\n a,\n b\n}\nmatch x").len(), 2);
-        // A missing `}` is cut at the next directive.
-        let split = statements("table t { a,\n b\nlisten on lo\n");
-        assert_eq!(split.len(), 2);
-        assert_eq!(split[1][0], "\"listen\"");
     }
 }
