@@ -1,7 +1,10 @@
 //! The words the grammar reserves.
 //!
-//! A bare word equal to a reserved word is a keyword, never a name or a value: `action local
-//! mbox` is an error, `action "local" mbox` is fine. The list is OpenSMTPD 7.8's, so exactly the
+//! A bare word equal to a reserved word is a keyword, not a value: `listen on lo tag local` is an
+//! error, `tag "local"` is fine. Where only a name can follow (`table NAME`, `filter NAME`,
+//! `action NAME`, chain members, `match … action NAME`) a reserved word is taken as the name,
+//! since smtpd.conf(5)'s own examples write `table senders …` and `filter rdns …`; the normal
+//! form quotes such names all the same. The list is OpenSMTPD 7.8's, so exactly the
 //! configurations OpenSMTPD accepts stay unambiguous here. Petrel's own additions must not extend
 //! it: they use contextual keywords (recognised only where they can appear) so that no valid
 //! OpenSMTPD configuration stops parsing.

@@ -33,7 +33,6 @@
 //!      match from local for local action \"local\"\n"
 //! );
 //! ```
-//! ```
 
 mod error;
 mod keywords;
@@ -55,7 +54,8 @@ pub use values::SmtpReply;
 /// Reads the files named by `include` directives. The daemon reads the file system; tests and
 /// the simulator serve text from memory.
 pub trait SourceLoader {
-    /// The text of the file at `path` (as written in the directive), or why it cannot be read.
+    /// The text of the file at `path`, exactly as written in the directive (resolving a
+    /// relative path is the loader's choice), or why it cannot be read.
     ///
     /// # Errors
     /// A short reason (e.g. "No such file or directory") shown in the configuration error.
