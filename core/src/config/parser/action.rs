@@ -11,7 +11,6 @@ use super::super::types::{
 use super::super::url::RelayUrl;
 use super::cursor::{Cursor, PResult};
 use super::globals::duration;
-use super::resources::host_like_name;
 use super::seen::Seen;
 use super::{Parser, TableUse, invalid};
 
@@ -199,33 +198,13 @@ impl Parser<'_> {
                     relay.auth = Some(self.table_arg(c, TableUse::map("relay credentials"))?);
                     auth_at = Some(at);
                 }
-                "pki" | "ca" => {
+                "pki" => {
                     seen.once(option, at)?;
-                    let (name, span) = c.name(if option == "pki" {
-                        "a pki name"
-                    } else {
-                        "a ca name"
-                    })?;
-                    let kind = if option == "pki" {
-                        ItemKind::Pki
-                    } else {
-                        ItemKind::Ca
-                    };
-                    let name = host_like_name(
-                        if option == "pki" {
-                            "pki name"
-                        } else {
-                            "ca name"
-                        },
-                        &name,
-                        span,
-                    )?;
-                    self.refer(kind, &name, span);
-                    if option == "pki" {
-                        relay.pki = Some(name);
-                    } else {
-                        relay.ca = Some(name);
-                    }
+                    relay.pki = Some(self.certificate_ref(c, ItemKind::Pki)?);
+                }
+                "ca" => {
+                    seen.once(option, at)?;
+                    relay.ca = Some(self.certificate_ref(c, ItemKind::Ca)?);
                 }
                 "src" => {
                     seen.once(option, at)?;

@@ -7,7 +7,6 @@ use super::super::span::Span;
 use super::super::types::{AddressFamily, ListenAuth, ListenOn, Listener, Senders, TlsMode};
 use super::super::values::parse_port;
 use super::cursor::{Cursor, PResult};
-use super::resources::host_like_name;
 use super::seen::Seen;
 use super::{Parser, TableUse, invalid};
 
@@ -89,18 +88,12 @@ impl Parser<'_> {
                     };
                 }
                 "pki" => {
-                    let (name, span) = c.name("a pki name")?;
-                    let name = host_like_name("pki name", &name, span)?;
-                    self.refer(ItemKind::Pki, &name, span);
-                    listener.pki.push(name);
+                    listener.pki.push(self.certificate_ref(c, ItemKind::Pki)?);
                     needs_tls.push(("pki", at));
                 }
                 "ca" => {
                     seen.once(option, at)?;
-                    let (name, span) = c.name("a ca name")?;
-                    let name = host_like_name("ca name", &name, span)?;
-                    self.refer(ItemKind::Ca, &name, span);
-                    listener.ca = Some(name);
+                    listener.ca = Some(self.certificate_ref(c, ItemKind::Ca)?);
                 }
                 "auth" | "auth-optional" => {
                     seen.group("auth", option, at)?;

@@ -148,9 +148,27 @@ impl Parser<'_> {
     }
 }
 
+impl Parser<'_> {
+    /// Reads the name after a `pki` or `ca` option and records the reference.
+    pub(super) fn certificate_ref(
+        &mut self,
+        c: &mut Cursor<'_>,
+        kind: ItemKind,
+    ) -> PResult<String> {
+        let (what, expected) = match kind {
+            ItemKind::Pki => ("pki name", "a pki name"),
+            _ => ("ca name", "a ca name"),
+        };
+        let (name, span) = c.name(expected)?;
+        let name = host_like_name(what, &name, span)?;
+        self.refer(kind, &name, span);
+        Ok(name)
+    }
+}
+
 /// pki and ca names are host names (or `*`), compared without case: lowercased here, at the
 /// definition and at every use alike.
-pub(super) fn host_like_name(what: &'static str, name: &str, span: Span) -> PResult<String> {
+fn host_like_name(what: &'static str, name: &str, span: Span) -> PResult<String> {
     let valid = name == "*"
         || (!name.is_empty()
             && name.split('.').all(|label| {
