@@ -110,22 +110,12 @@ impl Parser<'_> {
             }
             let test = match condition {
                 "fcrdns" => FilterCheck::Fcrdns,
-                "rdns" => FilterCheck::Rdns(self.matcher(c, "rdns lookups", true)?),
-                "auth" => FilterCheck::Auth(self.matcher(c, "auth lookups", true)?),
-                "src" => {
-                    FilterCheck::Src(self.matcher(c, "src lookups", false)?.expect("required"))
-                }
-                "helo" => {
-                    FilterCheck::Helo(self.matcher(c, "helo lookups", false)?.expect("required"))
-                }
-                "mail-from" => FilterCheck::MailFrom(
-                    self.matcher(c, "mail-from lookups", false)?
-                        .expect("required"),
-                ),
-                _ => FilterCheck::RcptTo(
-                    self.matcher(c, "rcpt-to lookups", false)?
-                        .expect("required"),
-                ),
+                "rdns" => FilterCheck::Rdns(self.optional_matcher(c, "rdns lookups")?),
+                "auth" => FilterCheck::Auth(self.optional_matcher(c, "auth lookups")?),
+                "src" => FilterCheck::Src(self.matcher(c, "src lookups")?),
+                "helo" => FilterCheck::Helo(self.matcher(c, "helo lookups")?),
+                "mail-from" => FilterCheck::MailFrom(self.matcher(c, "mail-from lookups")?),
+                _ => FilterCheck::RcptTo(self.matcher(c, "rcpt-to lookups")?),
             };
             conditions.push(Cond { negated, test });
         }

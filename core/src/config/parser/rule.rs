@@ -64,17 +64,17 @@ impl Parser<'_> {
                 }
                 "tag" | "tagged" => {
                     seen.once("tag", at)?;
-                    let test = self.matcher(c, "tag lookups", false)?.expect("required");
+                    let test = self.matcher(c, "tag lookups")?;
                     rule.tag = Some(Cond { negated, test });
                 }
                 "helo" => {
                     seen.once(word, at)?;
-                    let test = self.matcher(c, "helo lookups", false)?.expect("required");
+                    let test = self.matcher(c, "helo lookups")?;
                     rule.helo = Some(Cond { negated, test });
                 }
                 "auth" => {
                     seen.once(word, at)?;
-                    let test = self.matcher(c, "auth lookups", true)?;
+                    let test = self.optional_matcher(c, "auth lookups")?;
                     rule.auth = Some(Cond { negated, test });
                 }
                 "tls" => {
@@ -83,16 +83,12 @@ impl Parser<'_> {
                 }
                 "mail-from" => {
                     seen.once(word, at)?;
-                    let test = self
-                        .matcher(c, "mail-from lookups", false)?
-                        .expect("required");
+                    let test = self.matcher(c, "mail-from lookups")?;
                     rule.mail_from = Some(Cond { negated, test });
                 }
                 _ => {
                     seen.once("rcpt-to", at)?;
-                    let test = self
-                        .matcher(c, "rcpt-to lookups", false)?
-                        .expect("required");
+                    let test = self.matcher(c, "rcpt-to lookups")?;
                     rule.rcpt_to = Some(Cond { negated, test });
                 }
             }
@@ -115,16 +111,13 @@ impl Parser<'_> {
             "any" => Origin::Any,
             "local" => Origin::Local,
             "socket" => Origin::Socket,
-            "src" => Origin::Src(
-                self.matcher(c, "from src lookups", false)?
-                    .expect("required"),
-            ),
-            "rdns" => Origin::Rdns(self.matcher(c, "from rdns lookups", true)?),
+            "src" => Origin::Src(self.matcher(c, "from src lookups")?),
+            "rdns" => Origin::Rdns(self.optional_matcher(c, "from rdns lookups")?),
             "auth" => {
                 seen.once("auth", at)?;
                 rule.auth = Some(Cond {
                     negated,
-                    test: self.matcher(c, "auth lookups", true)?,
+                    test: self.optional_matcher(c, "auth lookups")?,
                 });
                 rule.from = Cond {
                     negated: false,
@@ -134,9 +127,7 @@ impl Parser<'_> {
             }
             _ => {
                 seen.once("mail-from", at)?;
-                let test = self
-                    .matcher(c, "mail-from lookups", false)?
-                    .expect("required");
+                let test = self.matcher(c, "mail-from lookups")?;
                 rule.mail_from = Some(Cond { negated, test });
                 rule.from = Cond {
                     negated: false,
@@ -161,15 +152,10 @@ impl Parser<'_> {
         let test = match word {
             "any" => Destination::Any,
             "local" => Destination::Local,
-            "domain" => Destination::Domain(
-                self.matcher(c, "for domain lookups", false)?
-                    .expect("required"),
-            ),
+            "domain" => Destination::Domain(self.matcher(c, "for domain lookups")?),
             _ => {
                 seen.once("rcpt-to", at)?;
-                let test = self
-                    .matcher(c, "rcpt-to lookups", false)?
-                    .expect("required");
+                let test = self.matcher(c, "rcpt-to lookups")?;
                 rule.rcpt_to = Some(Cond { negated, test });
                 rule.to = Cond {
                     negated: false,
@@ -182,14 +168,21 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// `VALUE | <table> | regex VALUE | regex <table>`; `None` only when `optional` and nothing
-    /// of the sort follows. Literal regular expressions are compiled here, inline tables of them
-    /// once the tables are all known.
-    pub(super) fn matcher(
+    /// `VALUE | <table> | regex VALUE | regex <table>`.
+    pub(super) fn matcher(&mut self, c: &mut Cursor<'_>, usage: &'static str) -> PResult<Matcher> {
+        match self.optional_matcher(c, usage)? {
+            Some(matcher) => Ok(matcher),
+            None => Err(c.error("a value, <table> or regex …", &[])),
+        }
+    }
+
+    /// A matcher if one follows, nothing when a keyword or the end comes next (`auth`, `rdns`).
+    /// Literal regular expressions are compiled here, inline tables of them once the tables are
+    /// all known.
+    pub(super) fn optional_matcher(
         &mut self,
         c: &mut Cursor<'_>,
         usage: &'static str,
-        optional: bool,
     ) -> PResult<Option<Matcher>> {
         let regex = c.eat("regex").is_some();
         if c.at_table_ref() || c.peek_kind(&TokenKind::LBrace) {
@@ -205,10 +198,10 @@ impl Parser<'_> {
             }));
         }
         if !c.at_string() {
-            if optional && !regex {
-                return Ok(None);
+            if regex {
+                return Err(c.error("a value or <table> after `regex`", &[]));
             }
-            return Err(c.error("a value, <table> or regex …", &[]));
+            return Ok(None);
         }
         let (value, span) = c.string("a value")?;
         if regex && let Err(reason) = compile_regex(&value) {
