@@ -4,11 +4,13 @@
 //! core's machines. Modules:
 //! - [`listener`]: binding listening sockets with a large backlog and the accept loop.
 //! - [`smtp_in`]: drives one server session machine over a byte stream.
+//! - [`config_file`]: reading the configuration file or the embedded default.
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`ids`]: session and message identifiers.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
 
 pub mod clock;
+pub mod config_file;
 pub mod ids;
 pub mod listener;
 pub mod service;

@@ -2,10 +2,11 @@
 //! session is told 421 before the process exits.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use petrel_core::config::{AddressFamily, Config, ListenOn};
 use petrel_core::session::Decision;
 use petrel_core::session::server::{Request, ServerConfig};
 use petrel_core::smtp::{EnhancedCode, Reply};
@@ -21,46 +22,125 @@ use crate::smtp_in::{self, Connection, SessionHandler, hex};
 /// How long sessions get to finish after a shutdown request before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What the daemon listens on and how its sessions behave.
+/// One address to listen on and how its sessions behave.
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    /// The address.
+    pub addr: SocketAddr,
+    /// The server machine's settings for sessions on it.
+    pub server: Arc<ServerConfig>,
+}
+
+/// What the daemon listens on.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
-    /// Addresses to listen on.
-    pub listen: Vec<SocketAddr>,
-    /// The server machine's settings.
-    pub server: ServerConfig,
+    /// The listeners.
+    pub listeners: Vec<ListenerConfig>,
+}
+
+/// Why a configuration cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The configuration asks for something this daemon cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+    /// No listener could be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[source] io::Error),
+}
+
+impl ServiceConfig {
+    /// The listeners of a parsed configuration. `server_name` is the machine's name, used where
+    /// a listener names no `hostname`.
+    pub fn from_config(config: &Config, server_name: &str) -> Result<ServiceConfig, ServiceError> {
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            if l.on == ListenOn::Socket {
+                // The local enqueue socket arrives with local submission.
+                continue;
+            }
+            if l.tls.is_on() || l.auth.is_some() {
+                return Err(ServiceError::Unsupported(format!(
+                    "line {}: TLS and AUTH listeners are not available in this version of petreld",
+                    l.span.line
+                )));
+            }
+            let server = Arc::new(ServerConfig {
+                hostname: l.hostname.clone().unwrap_or_else(|| server_name.to_owned()),
+                max_message_size: config.smtp.max_message_size,
+                max_recipients: usize::try_from(config.smtp.max_rcpt).unwrap_or(usize::MAX),
+                max_messages: usize::try_from(config.smtp.max_mails).unwrap_or(usize::MAX),
+                dsn: !l.no_dsn,
+                ..ServerConfig::default()
+            });
+            let port = l.port.unwrap_or(25);
+            for ip in listen_addresses(&l.on, l.family).map_err(ServiceError::Unsupported)? {
+                listeners.push(ListenerConfig {
+                    addr: SocketAddr::new(ip, port),
+                    server: server.clone(),
+                });
+            }
+        }
+        Ok(ServiceConfig { listeners })
+    }
+}
+
+/// The addresses a `listen on` names.
+fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<IpAddr>, String> {
+    let v4 = family != Some(AddressFamily::Inet6);
+    let v6 = family != Some(AddressFamily::Inet4);
+    let pick = |a: IpAddr, b: IpAddr| {
+        let mut out = Vec::new();
+        if v4 {
+            out.push(a);
+        }
+        if v6 {
+            out.push(b);
+        }
+        out
+    };
+    Ok(match on {
+        ListenOn::Address(ip) => vec![*ip],
+        ListenOn::Localhost => pick(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()),
+        ListenOn::All => pick(Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()),
+        ListenOn::Interface(name) if name == "lo" || name == "lo0" => {
+            pick(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into())
+        }
+        ListenOn::Interface(name) => {
+            return Err(format!(
+                "listen on {name}: interface names other than lo are not available yet; listen on an address"
+            ));
+        }
+        ListenOn::Socket => Vec::new(),
+    })
 }
 
 /// The daemon's listeners, bound and ready to accept.
 #[derive(Debug)]
 pub struct Service {
-    listeners: Vec<TcpListener>,
-    server: Arc<ServerConfig>,
+    listeners: Vec<(TcpListener, Arc<ServerConfig>)>,
 }
 
 impl Service {
-    /// Binds every listen address. An address that cannot be bound is logged and skipped
-    /// (a machine without IPv6 still serves IPv4), but at least one must succeed.
-    pub fn bind(config: ServiceConfig) -> io::Result<Service> {
+    /// Binds every listener. An address that cannot be bound is logged and skipped (a machine
+    /// without IPv6 still serves IPv4), but at least one must succeed.
+    pub fn bind(config: ServiceConfig) -> Result<Service, ServiceError> {
         let mut listeners = Vec::new();
         let mut last_error = None;
-        for addr in &config.listen {
-            match listener::bind(*addr) {
-                Ok(l) => listeners.push(l),
+        for l in &config.listeners {
+            match listener::bind(l.addr) {
+                Ok(tcp) => listeners.push((tcp, l.server.clone())),
                 Err(e) => {
-                    tracing::warn!(%addr, error = %e, "cannot listen");
+                    tracing::warn!(addr = %l.addr, error = %e, "cannot listen");
                     last_error = Some(e);
                 }
             }
         }
         if listeners.is_empty() {
-            return Err(
-                last_error.unwrap_or_else(|| io::Error::other("no listen address configured"))
-            );
+            let e = last_error.unwrap_or_else(|| io::Error::other("no listen address configured"));
+            return Err(ServiceError::Bind(e));
         }
-        Ok(Service {
-            listeners,
-            server: Arc::new(config.server),
-        })
+        Ok(Service { listeners })
     }
 
     /// The addresses actually bound (with the ports the kernel chose for port 0).
@@ -68,7 +148,7 @@ impl Service {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -77,8 +157,7 @@ impl Service {
         let ids = Arc::new(IdGenerator::new());
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();
-        for listener in self.listeners {
-            let server = self.server.clone();
+        for (listener, server) in self.listeners {
             let ids = ids.clone();
             let stop = shutdown.clone();
             accepts.spawn(accept_loop(listener, server, ids, stop));

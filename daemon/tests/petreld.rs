@@ -3,10 +3,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::session::server::ServerConfig;
-use petrel_daemon::service::{Service, ServiceConfig};
+use petrel_daemon::service::{ListenerConfig, Service, ServiceConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
 use tokio::sync::watch;
 
@@ -28,11 +29,13 @@ async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
 
 async fn start() -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let service = Service::bind(ServiceConfig {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        server: ServerConfig {
-            hostname: "mx.test".into(),
-            ..ServerConfig::default()
-        },
+        listeners: vec![ListenerConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            server: Arc::new(ServerConfig {
+                hostname: "mx.test".into(),
+                ..ServerConfig::default()
+            }),
+        }],
     })
     .unwrap();
     let addr = service.local_addrs()[0];
@@ -102,8 +105,17 @@ fn free_port() -> u16 {
 #[test]
 fn the_binary_greets_and_stops_on_sigterm() {
     let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("smtpd.conf");
+    std::fs::write(
+        &conf,
+        "listen on 127.0.0.1 port $port\nmatch from any for local reject\n",
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_petreld"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("-f")
+        .arg(&conf)
+        .args(["-D", &format!("port={port}")])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -139,4 +151,44 @@ fn the_binary_greets_and_stops_on_sigterm() {
     let mut daemon = daemon;
     let status = daemon.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn check_mode_prints_the_normal_form_or_the_errors() {
+    let out = Command::new(env!("CARGO_BIN_EXE_petreld"))
+        .arg("-n")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("listen on 127.0.0.1 port 2525\nlisten on ::1 port 2525\n"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(
+        &conf,
+        "listen on 127.0.0.1 port 25x\nmatch for local action \"nope\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_petreld"))
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let errors = String::from_utf8(out.stderr).unwrap();
+    let name = conf.display();
+    assert!(
+        errors.contains(&format!("{name}:1:26: invalid port \"25x\"")),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!("{name}:2:24: undefined action \"nope\"")),
+        "{errors}"
+    );
+    assert!(out.stdout.is_empty());
 }

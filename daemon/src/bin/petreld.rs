@@ -3,31 +3,46 @@
 //! Runs in the foreground and logs to standard error. Without `-f` it runs its embedded
 //! default configuration: SMTP on 127.0.0.1 and ::1, port 2525.
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use petrel_core::session::server::ServerConfig;
+use petrel_daemon::config_file;
 use petrel_daemon::service::{Service, ServiceConfig};
 use tokio::sync::watch;
 
-/// Command-line options.
+/// Command-line options, as smtpd(8) has them.
 #[derive(Debug, Parser)]
 #[command(name = "petreld", version, about = "The Petrel mail transfer agent")]
 struct Args {
-    /// Listen on this address instead of the default ones (repeatable), e.g. 127.0.0.1:2526.
-    #[arg(long = "listen", value_name = "ADDR")]
-    listen: Vec<SocketAddr>,
+    /// Use this configuration file instead of the embedded default.
+    #[arg(short = 'f', value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Check the configuration: print it in normal form and exit 0, or print the errors and
+    /// exit 1.
+    #[arg(short = 'n')]
+    check: bool,
+    /// Define a macro, overriding the configuration file's (repeatable).
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    macros: Vec<String>,
     /// Log more (debug level).
     #[arg(short = 'v')]
     verbose: bool,
 }
 
-/// The default listen addresses: loopback only, on an unprivileged port.
-const DEFAULT_LISTEN: [&str; 2] = ["127.0.0.1:2525", "[::1]:2525"];
-
 fn main() -> ExitCode {
     let args = Args::parse();
+    let config = match config_file::load(args.file.as_deref(), &args.macros) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check {
+        print!("{config}");
+        return ExitCode::SUCCESS;
+    }
     let level = if args.verbose { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
@@ -37,20 +52,12 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let listen = if args.listen.is_empty() {
-        DEFAULT_LISTEN
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
-    } else {
-        args.listen
-    };
-    let config = ServiceConfig {
-        listen,
-        server: ServerConfig {
-            hostname: host_name(),
-            ..ServerConfig::default()
-        },
+    let service_config = match ServiceConfig::from_config(&config, &host_name()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("petreld: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,10 +70,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let service = match Service::bind(config) {
+        let service = match Service::bind(service_config) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("petreld: cannot listen: {e}");
+                eprintln!("petreld: {e}");
                 return ExitCode::FAILURE;
             }
         };
