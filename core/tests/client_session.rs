@@ -1892,3 +1892,34 @@ fn bytes_after_close_are_ignored() {
     assert_eq!(s.advance(Duration::from_secs(1000)), "");
     assert_eq!(s.take_events(), []);
 }
+
+#[test]
+fn lines_over_1000_octets_are_never_sent() {
+    for chunking in [false, true] {
+        let mut s = Script::new(config());
+        s.setup(if chunking { &["CHUNKING"] } else { PLAIN });
+        let at_limit = format!(".{}\r\n", "x".repeat(997));
+        let over = format!("ok\r\n{}\r\n", "x".repeat(999));
+        let (_, sent) = s.send(message(&["a@example.net"], &over));
+        assert_eq!(sent, "");
+        let report = s.report_and_ready();
+        assert_eq!(kinds(&report), [Permanent]);
+        assert_eq!(
+            report.rcpts[0].reply.enhanced,
+            Some(EnhancedCode::new(5, 6, 0))
+        );
+        let (_, sent) = s.send(message(&["a@example.net"], &at_limit));
+        assert_eq!(sent, "MAIL FROM:<alice@example.org>\r\n");
+        // BINARYMIME has no lines.
+        if chunking {
+            let mut s = Script::new(config());
+            s.setup(&["CHUNKING", "BINARYMIME"]);
+            let mut m = message(&["a@example.net"], &over);
+            m.params.body = Some(Body::BinaryMime);
+            assert_eq!(
+                s.send(m).1,
+                "MAIL FROM:<alice@example.org> BODY=BINARYMIME\r\n"
+            );
+        }
+    }
+}

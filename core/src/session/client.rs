@@ -511,6 +511,23 @@ fn wire_content(content: &Arc<[u8]>, binary: bool) -> Arc<[u8]> {
     out.into()
 }
 
+/// Longest text line RFC 5321 allows, CRLF excluded (section 4.5.3.1.6: 1000 octets with it).
+const MAX_TEXT_LINE: usize = 998;
+
+/// True when a line of `content` (in wire form, every line ended by CRLF) is longer than
+/// [`MAX_TEXT_LINE`].
+fn has_long_line(content: &[u8]) -> bool {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', content) {
+        // `nl - start` counts the line and its CR.
+        if nl - start > MAX_TEXT_LINE + 1 {
+            return true;
+        }
+        start = nl + 1;
+    }
+    false
+}
+
 impl ClientSession {
     /// A session on a new connection. `tls` is true when the connection is already TLS
     /// (smtps), so no STARTTLS is attempted.
@@ -1069,6 +1086,15 @@ impl ClientSession {
         }
         let binary = m.params.body == Some(Body::BinaryMime);
         let content = wire_content(&m.content, binary);
+        if !binary && has_long_line(&content) {
+            // RFC 5321 section 4.5.3.1.6: a sender must not send longer lines, and folding
+            // them would change the message (and break its signatures).
+            let text = format!(
+                "line longer than {} octets in the message",
+                MAX_TEXT_LINE + 2
+            );
+            return Err(refuse(local_reply(554, (5, 6, 0), text)));
+        }
         if let Some(reply) = self.unsupported(&m, content.len()) {
             return Err(refuse(reply));
         }
