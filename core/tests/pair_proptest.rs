@@ -225,7 +225,7 @@ fn deliver_all(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(800))]
 
     #[test]
     fn messages_arrive_byte_for_byte(

@@ -8,6 +8,12 @@
 //! supports them. Each transaction ends in a [`TransactionReport`] with one outcome per
 //! recipient. The same machine speaks LMTP (RFC 2033) for local delivery. See the [module
 //! contract](super) for how to drive it.
+//!
+//! Content is always sent with CRLF line endings and a final CRLF, by DATA and by BDAT alike
+//! (only BINARYMIME content goes out untouched): the machine never relays a bare CR or LF, and
+//! it refuses a message with a line over the 1000-octet limit rather than send it. A message
+//! the server cannot take (too big for its SIZE, or needing an extension it lacks) is failed
+//! permanently without being sent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -119,7 +125,8 @@ pub struct Message {
     pub params: MailParams,
     /// The recipients with their parameters.
     pub rcpts: Vec<(ForwardPath, RcptParams)>,
-    /// The content: headers and body with CRLF line endings, not dot-stuffed.
+    /// The content: headers and body with CRLF line endings, not dot-stuffed. Bare CR and LF
+    /// are sent as CRLF and a missing final CRLF is added (except for `BODY=BINARYMIME`).
     pub content: Arc<[u8]>,
 }
 
