@@ -8,6 +8,12 @@
 //! supports them. Each transaction ends in a [`TransactionReport`] with one outcome per
 //! recipient. The same machine speaks LMTP (RFC 2033) for local delivery. See the [module
 //! contract](super) for how to drive it.
+//!
+//! Content is always sent with CRLF line endings and a final CRLF, by DATA and by BDAT alike
+//! (only BINARYMIME content goes out untouched): the machine never relays a bare CR or LF, and
+//! it refuses a message with a line over the 1000-octet limit rather than send it. A message
+//! the server cannot take (too big for its SIZE, or needing an extension it lacks) is failed
+//! permanently without being sent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,9 +23,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::AuthMechanism;
-use crate::smtp::dot::DotStuffer;
+use crate::smtp::dot::{DotStuffer, normalize_line_endings};
 use crate::smtp::{
-    Body, EnhancedCode, ForwardPath, MailParams, RcptParams, Reply, ReplyParser, ReversePath,
+    Body, EnhancedCode, ForwardPath, MailParams, Mailbox, RcptParams, Reply, ReplyParser,
+    ReversePath,
 };
 use crate::time::Time;
 
@@ -118,7 +125,8 @@ pub struct Message {
     pub params: MailParams,
     /// The recipients with their parameters.
     pub rcpts: Vec<(ForwardPath, RcptParams)>,
-    /// The content: headers and body with CRLF line endings, not dot-stuffed.
+    /// The content: headers and body with CRLF line endings, not dot-stuffed. Bare CR and LF
+    /// are sent as CRLF and a missing final CRLF is added (except for `BODY=BINARYMIME`).
     pub content: Arc<[u8]>,
 }
 
@@ -235,6 +243,12 @@ impl Extensions {
                 "ENHANCEDSTATUSCODES" => ext.enhanced_status_codes = true,
                 "SIZE" => ext.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
                 "AUTH" => ext.auth.extend(words.map(str::to_ascii_uppercase)),
+                // The pre-standard form some servers still send: `AUTH=LOGIN PLAIN`.
+                k if k.starts_with("AUTH=") => ext.auth.extend(
+                    std::iter::once(&keyword[5..])
+                        .chain(words)
+                        .map(str::to_ascii_uppercase),
+                ),
                 _ => {}
             }
         }
@@ -274,6 +288,8 @@ pub enum Stage {
     Rset,
     /// QUIT.
     Quit,
+    /// Between transactions (a 421 or a lost connection while idle).
+    Idle,
 }
 
 /// What the shell must act on.
@@ -300,15 +316,20 @@ enum Expect {
     Ehlo,
     Helo,
     StartTls,
+    /// The result of `AUTH PLAIN` with its initial response.
     AuthPlain,
+    /// `AUTH LOGIN` sent: the "Username:" challenge.
     AuthLoginUser,
+    /// User name sent: the "Password:" challenge.
+    AuthLoginPassword,
+    /// Password sent: the result.
     AuthLoginDone,
     Mail,
     Rcpt(usize),
     Data,
-    Bdat,
+    /// The reply after the end of data (DATA) or to `BDAT … LAST` (SMTP).
     DataEnd,
-    /// LMTP: the reply after the end of data for the n-th accepted recipient.
+    /// LMTP: the reply after the end of data for the n-th recipient (one of the accepted).
     LmtpRcpt(usize),
     Rset,
     Quit,
@@ -320,39 +341,76 @@ impl Expect {
             Expect::Greeting => Stage::Greeting,
             Expect::Ehlo | Expect::Helo => Stage::Helo,
             Expect::StartTls => Stage::StartTls,
-            Expect::AuthPlain | Expect::AuthLoginUser | Expect::AuthLoginDone => Stage::Auth,
+            Expect::AuthPlain
+            | Expect::AuthLoginUser
+            | Expect::AuthLoginPassword
+            | Expect::AuthLoginDone => Stage::Auth,
             Expect::Mail => Stage::Mail,
             Expect::Rcpt(_) => Stage::Rcpt,
-            Expect::Data | Expect::Bdat | Expect::DataEnd | Expect::LmtpRcpt(_) => Stage::Data,
+            Expect::Data | Expect::DataEnd | Expect::LmtpRcpt(_) => Stage::Data,
             Expect::Rset => Stage::Rset,
             Expect::Quit => Stage::Quit,
         }
     }
+
+    /// Part of a transaction: the transaction is not over while such a reply is due.
+    fn in_transaction(self) -> bool {
+        matches!(
+            self,
+            Expect::Mail | Expect::Rcpt(_) | Expect::Data | Expect::DataEnd | Expect::LmtpRcpt(_)
+        )
+    }
+}
+
+/// Where a recipient of the running transaction stands.
+#[derive(Clone, Debug)]
+enum Rcpt {
+    /// No reply to its RCPT yet.
+    Waiting,
+    /// RCPT accepted: the reply after the data decides.
+    Accepted,
+    /// Settled: refused (at MAIL or RCPT), or answered after the data.
+    Decided(Outcome),
 }
 
 /// The transaction being run.
 #[derive(Debug)]
 struct Active {
     id: TxId,
-    message: Message,
-    outcomes: Vec<Option<Outcome>>,
-    /// The MAIL reply, once it came; a failed MAIL decides every recipient.
-    mail: Option<Reply>,
-    /// The server holds an open transaction that needs RSET if we abandon it.
+    /// The MAIL command line.
+    mail: String,
+    /// The RCPT command lines, index-aligned with the recipients.
+    rcpt_lines: Vec<String>,
+    /// The content as sent (see [`wire_content`]).
+    content: Arc<[u8]>,
+    rcpts: Vec<Rcpt>,
+    /// The server accepted MAIL.
+    mail_accepted: bool,
+    /// The server holds a transaction that needs a RSET if we end here.
     open_on_server: bool,
     dsn_passed: bool,
     use_bdat: bool,
-    /// Index of the next RCPT to send (without pipelining).
-    next_rcpt: usize,
 }
 
 impl Active {
     fn accepted(&self) -> impl Iterator<Item = usize> + '_ {
-        self.outcomes.iter().enumerate().filter_map(|(i, o)| {
-            o.as_ref()
-                .is_some_and(|o| o.kind == OutcomeKind::Delivered)
-                .then_some(i)
-        })
+        self.rcpts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| matches!(r, Rcpt::Accepted).then_some(i))
+    }
+
+    fn any_accepted(&self) -> bool {
+        self.accepted().next().is_some()
+    }
+
+    /// Settles every accepted recipient with `outcome`.
+    fn decide_accepted(&mut self, outcome: &Outcome) {
+        for r in &mut self.rcpts {
+            if matches!(r, Rcpt::Accepted) {
+                *r = Rcpt::Decided(outcome.clone());
+            }
+        }
     }
 }
 
@@ -364,7 +422,7 @@ enum Phase {
     TlsHandshake,
     /// Nothing to do.
     Idle,
-    /// Running a transaction.
+    /// Running a transaction (or the RSET after one).
     Busy,
     /// QUIT sent.
     Quitting,
@@ -399,6 +457,80 @@ fn local_reply(code: u16, enhanced: (u8, u16, u16), text: impl Into<String>) -> 
         EnhancedCode::new(enhanced.0, enhanced.1, enhanced.2),
         text.into(),
     )
+}
+
+/// The outcome of a refused RCPT.
+fn rcpt_refusal(reply: &Reply) -> Outcome {
+    let mut outcome = Outcome::from_reply(reply);
+    if reply.code == 552 {
+        // RFC 5321 section 4.5.3.1.10: old servers say 552 for "too many recipients"; treat it
+        // like 452 and try those recipients again later.
+        outcome.kind = OutcomeKind::Temporary;
+    }
+    outcome
+}
+
+/// The outcome when DATA got something other than 354: the message was not sent, so even an
+/// (absurd) positive reply means "try again".
+fn data_refusal(reply: &Reply) -> Outcome {
+    let kind = if reply.is_permanent() {
+        OutcomeKind::Permanent
+    } else {
+        OutcomeKind::Temporary
+    };
+    Outcome {
+        kind,
+        reply: reply.clone(),
+        remote: true,
+    }
+}
+
+/// True when every CR is followed by LF, every LF follows a CR, and the content is empty or
+/// ends with CRLF: the form in which content goes on the wire.
+fn is_wire_form(content: &[u8]) -> bool {
+    if !content.is_empty() && !content.ends_with(b"\r\n") {
+        return false;
+    }
+    let mut i = 0;
+    while let Some(off) = memchr::memchr2(b'\r', b'\n', &content[i..]) {
+        let at = i + off;
+        if content[at] == b'\n' || content.get(at + 1) != Some(&b'\n') {
+            return false;
+        }
+        i = at + 2;
+    }
+    true
+}
+
+/// The content as it goes on the wire, before any dot-stuffing: every line ended by CRLF and
+/// a final CRLF added when missing, so that DATA and BDAT carry the same bytes, SIZE is exact,
+/// and no bare CR or LF is ever relayed (SMTP smuggling). BINARYMIME content is left untouched.
+fn wire_content(content: &Arc<[u8]>, binary: bool) -> Arc<[u8]> {
+    if binary || is_wire_form(content) {
+        return Arc::clone(content);
+    }
+    let mut out = normalize_line_endings(content);
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.into()
+}
+
+/// Longest text line RFC 5321 allows, CRLF excluded (section 4.5.3.1.6: 1000 octets with it).
+const MAX_TEXT_LINE: usize = 998;
+
+/// True when a line of `content` (in wire form, every line ended by CRLF) is longer than
+/// [`MAX_TEXT_LINE`].
+fn has_long_line(content: &[u8]) -> bool {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', content) {
+        // `nl - start` counts the line and its CR.
+        if nl - start > MAX_TEXT_LINE + 1 {
+            return true;
+        }
+        start = nl + 1;
+    }
+    false
 }
 
 impl ClientSession {
@@ -481,32 +613,25 @@ impl ClientSession {
     /// When [`handle_timeout`](Self::handle_timeout) should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.expect.is_empty() {
-            None
-        } else {
-            self.deadline
-        }
+        if self.waiting() { self.deadline } else { None }
     }
 
     // ----- commands from the shell -----
 
     /// Queues a message; it is sent once the session is set up and earlier messages are done.
+    /// A session that is closing reports it at once as a temporary failure.
     pub fn send(&mut self, message: Message, now: Time) -> TxId {
         let id = TxId(self.next_tx);
         self.next_tx += 1;
         if matches!(self.phase, Phase::Closed | Phase::Quitting) || self.quit_requested {
             let reply = local_reply(421, (4, 4, 2), "session already closing");
-            let n = message.rcpts.len();
-            self.report(
-                id,
-                vec![Outcome::local(OutcomeKind::Temporary, reply); n],
-                false,
-            );
+            let outcome = Outcome::local(OutcomeKind::Temporary, reply);
+            self.report(id, vec![outcome; message.rcpts.len()], false);
             return id;
         }
         self.queue.push_back((id, message));
         if self.phase == Phase::Idle {
-            self.start_next(now);
+            self.next(now);
         }
         id
     }
@@ -514,9 +639,7 @@ impl ClientSession {
     /// Ends the session politely once queued messages are done.
     pub fn quit(&mut self, now: Time) {
         self.quit_requested = true;
-        let setup_waiting =
-            self.phase == Phase::Setup && self.queue.is_empty() && self.expect.is_empty();
-        if self.phase == Phase::Idle || setup_waiting {
+        if self.phase == Phase::Idle {
             self.send_quit(now);
         }
     }
@@ -526,6 +649,8 @@ impl ClientSession {
     /// Bytes received from the server.
     pub fn handle_input(&mut self, bytes: &[u8], now: Time) {
         let mut rest = bytes;
+        // During a TLS handshake (and after it was asked for) plaintext input is not ours to
+        // read: anything after the 220 to STARTTLS could be injected (RFC 3207 section 5).
         while !rest.is_empty() && !self.is_closed() && self.phase != Phase::TlsHandshake {
             match self.parser.feed(rest) {
                 Ok((Some(reply), used)) => {
@@ -534,10 +659,9 @@ impl ClientSession {
                 }
                 Ok((None, _)) => break,
                 Err(e) => {
-                    let stage = self.expect.front().map_or(Stage::Quit, |e| e.stage());
                     let reply =
                         local_reply(421, (4, 5, 0), format!("invalid reply from server: {e}"));
-                    self.fail(stage, reply, false);
+                    self.fail(self.stage(), reply, false);
                     break;
                 }
             }
@@ -546,33 +670,30 @@ impl ClientSession {
 
     /// The server closed the connection (or it broke, or a TLS handshake failed).
     pub fn handle_eof(&mut self, _now: Time) {
-        if self.is_closed() {
-            return;
+        match self.phase {
+            Phase::Closed => {}
+            // Nothing was lost: the QUIT was sent, or nothing was going on.
+            Phase::Quitting | Phase::Idle => self.close(),
+            _ => {
+                let stage = self.stage();
+                let text = format!("connection lost during {stage:?}");
+                self.fail(stage, local_reply(421, (4, 4, 2), text), false);
+            }
         }
-        if self.phase == Phase::Quitting
-            || (self.expect.is_empty() && self.active.is_none() && self.queue.is_empty())
-        {
-            self.phase = Phase::Closed;
-            self.events.push_back(ClientEvent::Close);
-            return;
-        }
-        let stage = self.expect.front().map_or(Stage::Data, |e| e.stage());
-        let reply = local_reply(421, (4, 4, 2), format!("connection lost during {stage:?}"));
-        self.fail(stage, reply, false);
     }
 
     /// The deadline from [`poll_timeout`](Self::poll_timeout) may have passed.
     pub fn handle_timeout(&mut self, now: Time) {
-        if self.expect.is_empty() || self.is_closed() || self.deadline.is_none_or(|d| now < d) {
+        if !self.waiting() || self.deadline.is_none_or(|d| now < d) {
             return;
         }
-        let stage = self.expect.front().map_or(Stage::Data, |e| e.stage());
-        let reply = local_reply(
-            421,
-            (4, 4, 2),
-            format!("timeout waiting for the server during {stage:?}"),
-        );
-        self.fail(stage, reply, false);
+        if self.phase == Phase::Quitting {
+            // The server does not answer QUIT: nothing is lost by closing.
+            return self.close();
+        }
+        let stage = self.stage();
+        let text = format!("timeout waiting for the server during {stage:?}");
+        self.fail(stage, local_reply(421, (4, 4, 2), text), false);
     }
 
     /// The TLS handshake asked for by [`ClientEvent::StartTls`] succeeded: say EHLO again.
@@ -580,6 +701,7 @@ impl ClientSession {
         if self.phase != Phase::TlsHandshake {
             return;
         }
+        // RFC 3207 section 4.2: forget everything learnt before TLS.
         self.tls = true;
         self.phase = Phase::Setup;
         self.parser = ReplyParser::new();
@@ -587,7 +709,26 @@ impl ClientSession {
         self.send_helo(now);
     }
 
-    // ----- the machine -----
+    // ----- the machine: bookkeeping -----
+
+    /// A reply is due, or a TLS handshake is under way.
+    fn waiting(&self) -> bool {
+        !self.is_closed() && (!self.expect.is_empty() || self.phase == Phase::TlsHandshake)
+    }
+
+    /// The step the session is at, for error reports.
+    fn stage(&self) -> Stage {
+        if let Some(e) = self.expect.front() {
+            return e.stage();
+        }
+        match self.phase {
+            Phase::Setup => Stage::Greeting,
+            Phase::TlsHandshake => Stage::StartTls,
+            Phase::Idle => Stage::Idle,
+            Phase::Busy => Stage::Data,
+            Phase::Quitting | Phase::Closed => Stage::Quit,
+        }
+    }
 
     fn timeout_for(&self, e: Expect) -> Duration {
         let t = &self.config.timeouts;
@@ -596,7 +737,7 @@ impl ClientSession {
             Expect::Mail => t.mail,
             Expect::Rcpt(_) => t.rcpt,
             Expect::Data => t.data_init,
-            Expect::Bdat | Expect::DataEnd | Expect::LmtpRcpt(_) => t.data_end,
+            Expect::DataEnd | Expect::LmtpRcpt(_) => t.data_end,
             _ => t.command,
         }
     }
@@ -614,492 +755,6 @@ impl ClientSession {
         self.expect_reply(e, now);
     }
 
-    fn send_helo(&mut self, now: Time) {
-        let (verb, e) = match self.config.protocol {
-            Protocol::Smtp => ("EHLO", Expect::Ehlo),
-            Protocol::Lmtp => ("LHLO", Expect::Ehlo),
-        };
-        let line = format!("{verb} {}", self.config.helo);
-        self.command(&line, e, now);
-    }
-
-    fn on_reply(&mut self, reply: &Reply, now: Time) {
-        let Some(e) = self.expect.pop_front() else {
-            if reply.code == 421 {
-                // A server may announce its shutdown at any time.
-                self.fail(Stage::Quit, reply.clone(), true);
-            }
-            return;
-        };
-        // The wait for the next reply starts now.
-        if let Some(next) = self.expect.front().copied() {
-            self.deadline = Some(now + self.timeout_for(next));
-        }
-        if reply.code == 421 && !matches!(e, Expect::Quit) {
-            return self.fail(e.stage(), reply.clone(), true);
-        }
-        match e {
-            Expect::Greeting => {
-                self.greeting = Some(reply.clone());
-                if reply.code == 220 {
-                    self.send_helo(now);
-                } else {
-                    self.fail(Stage::Greeting, reply.clone(), true);
-                }
-            }
-            Expect::Ehlo => {
-                if reply.is_positive() {
-                    self.ext = Extensions::parse(reply);
-                    self.after_helo(now);
-                } else if reply.is_permanent() && self.config.protocol == Protocol::Smtp {
-                    let line = format!("HELO {}", self.config.helo);
-                    self.command(&line, Expect::Helo, now);
-                } else {
-                    self.fail(Stage::Helo, reply.clone(), true);
-                }
-            }
-            Expect::Helo => {
-                if reply.is_positive() {
-                    self.ext = Extensions::default();
-                    self.after_helo(now);
-                } else {
-                    self.fail(Stage::Helo, reply.clone(), true);
-                }
-            }
-            Expect::StartTls => {
-                if reply.code == 220 {
-                    self.phase = Phase::TlsHandshake;
-                    self.events.push_back(ClientEvent::StartTls);
-                } else if self.config.tls == ClientTls::Required {
-                    self.fail(Stage::StartTls, reply.clone(), true);
-                } else {
-                    // Opportunistic: carry on in plaintext.
-                    self.after_tls(now);
-                }
-            }
-            Expect::AuthPlain | Expect::AuthLoginDone => self.auth_result(reply, now),
-            Expect::AuthLoginUser => {
-                if reply.code == 334 {
-                    let password = self
-                        .config
-                        .auth
-                        .as_ref()
-                        .map(|(_, p)| BASE64.encode(p))
-                        .unwrap_or_default();
-                    self.command(&password, Expect::AuthLoginDone, now);
-                } else {
-                    self.auth_result(reply, now);
-                }
-            }
-            Expect::Mail => self.mail_reply(reply, now),
-            Expect::Rcpt(i) => self.rcpt_reply(i, reply, now),
-            Expect::Data => self.data_reply(reply, now),
-            Expect::Bdat | Expect::DataEnd => self.end_reply(reply, now),
-            Expect::LmtpRcpt(i) => self.lmtp_reply(i, reply, now),
-            Expect::Rset => {
-                if reply.is_positive() {
-                    self.after_transaction(now);
-                } else {
-                    self.fail(Stage::Rset, reply.clone(), true);
-                }
-            }
-            Expect::Quit => {
-                self.phase = Phase::Closed;
-                self.events.push_back(ClientEvent::Close);
-            }
-        }
-    }
-
-    fn after_helo(&mut self, now: Time) {
-        let want_tls = match self.config.tls {
-            ClientTls::Off => false,
-            ClientTls::Opportunistic => self.ext.starttls,
-            ClientTls::Required => true,
-        };
-        if want_tls && !self.tls && !self.tls_attempted {
-            if !self.ext.starttls {
-                let reply = local_reply(
-                    421,
-                    (4, 7, 10),
-                    "TLS required but the server does not offer STARTTLS",
-                );
-                return self.fail(Stage::StartTls, reply, false);
-            }
-            self.tls_attempted = true;
-            return self.command("STARTTLS", Expect::StartTls, now);
-        }
-        if self.config.tls == ClientTls::Required && !self.tls {
-            let reply = local_reply(421, (4, 7, 10), "TLS required but not established");
-            return self.fail(Stage::StartTls, reply, false);
-        }
-        self.after_tls(now);
-    }
-
-    fn after_tls(&mut self, now: Time) {
-        let Some((user, password)) = self.config.auth.clone() else {
-            return self.setup_done(now);
-        };
-        if self.authenticated {
-            return self.setup_done(now);
-        }
-        let offers = |m: AuthMechanism| self.ext.auth.iter().any(|a| a == m.name());
-        if offers(AuthMechanism::Plain) {
-            let token = BASE64.encode(format!("\0{user}\0{password}"));
-            self.command(&format!("AUTH PLAIN {token}"), Expect::AuthPlain, now);
-        } else if offers(AuthMechanism::Login) {
-            let token = BASE64.encode(&user);
-            self.command(&format!("AUTH LOGIN {token}"), Expect::AuthLoginUser, now);
-        } else {
-            let reply = local_reply(421, (4, 7, 0), "the server offers no usable AUTH mechanism");
-            self.fail(Stage::Auth, reply, false);
-        }
-    }
-
-    fn auth_result(&mut self, reply: &Reply, now: Time) {
-        if reply.code == 235 {
-            self.authenticated = true;
-            self.setup_done(now);
-        } else {
-            // A refused login is a configuration problem on our side: keep the mail queued
-            // (temporary) so that fixing the credentials delivers it.
-            self.fail(Stage::Auth, reply.clone(), true);
-        }
-    }
-
-    fn setup_done(&mut self, now: Time) {
-        self.phase = Phase::Idle;
-        if !self.queue.is_empty() {
-            self.start_next(now);
-        } else if self.quit_requested {
-            self.send_quit(now);
-        } else {
-            self.events.push_back(ClientEvent::Ready);
-        }
-    }
-
-    fn send_quit(&mut self, now: Time) {
-        self.phase = Phase::Quitting;
-        self.command("QUIT", Expect::Quit, now);
-    }
-
-    /// Checks the message against the server's extensions; a failure decides every recipient.
-    fn unsendable(&self, m: &Message) -> Option<Outcome> {
-        let ext = &self.ext;
-        let utf8 = m.params.smtputf8
-            || m.from.mailbox().is_some_and(|mb| mb.is_utf8())
-            || m.rcpts
-                .iter()
-                .any(|(r, _)| r.mailbox().is_some_and(|mb| mb.is_utf8()));
-        if utf8 && !ext.smtputf8 {
-            let reply = local_reply(553, (5, 6, 7), "the server does not support SMTPUTF8");
-            return Some(Outcome::local(OutcomeKind::Permanent, reply));
-        }
-        match m.params.body {
-            Some(Body::EightBitMime) if !ext.eight_bit_mime => {
-                let reply = local_reply(554, (5, 6, 3), "the server does not support 8BITMIME");
-                return Some(Outcome::local(OutcomeKind::Permanent, reply));
-            }
-            Some(Body::BinaryMime) if !(ext.binarymime && ext.chunking && self.config.chunking) => {
-                let reply = local_reply(554, (5, 6, 3), "the server does not support BINARYMIME");
-                return Some(Outcome::local(OutcomeKind::Permanent, reply));
-            }
-            _ => {}
-        }
-        if let Some(limit) = ext.size
-            && limit > 0
-            && m.content.len() as u64 > limit
-        {
-            let text = format!(
-                "message of {} octets exceeds the server's limit of {limit}",
-                m.content.len()
-            );
-            return Some(Outcome::local(
-                OutcomeKind::Permanent,
-                local_reply(552, (5, 3, 4), text),
-            ));
-        }
-        None
-    }
-
-    fn start_next(&mut self, now: Time) {
-        let Some((id, message)) = self.queue.pop_front() else {
-            return self.setup_done(now);
-        };
-        if let Some(outcome) = self.unsendable(&message) {
-            let n = message.rcpts.len();
-            self.report(id, vec![outcome; n], false);
-            return self.start_next(now);
-        }
-        if message.rcpts.is_empty() {
-            self.report(id, Vec::new(), false);
-            return self.start_next(now);
-        }
-        self.phase = Phase::Busy;
-        let ext = &self.ext;
-        let dsn = ext.dsn;
-        let use_bdat = ext.chunking && self.config.chunking;
-        let mut params = MailParams {
-            size: ext.size.map(|_| message.content.len() as u64),
-            body: message.params.body.filter(|_| ext.esmtp),
-            smtputf8: message.params.smtputf8 && ext.smtputf8,
-            ret: message.params.ret.filter(|_| dsn),
-            envid: message.params.envid.clone().filter(|_| dsn),
-            auth: message
-                .params
-                .auth
-                .clone()
-                .filter(|_| !ext.auth.is_empty() && self.authenticated),
-        };
-        if !ext.esmtp {
-            params = MailParams::default();
-        }
-        let mail_line = format!("MAIL FROM:{}{}", message.from, params);
-        let n = message.rcpts.len();
-        let pipelining = ext.pipelining && self.config.pipelining;
-        self.active = Some(Active {
-            id,
-            message,
-            outcomes: vec![None; n],
-            mail: None,
-            open_on_server: false,
-            dsn_passed: dsn,
-            use_bdat,
-            next_rcpt: 0,
-        });
-        self.command(&mail_line, Expect::Mail, now);
-        if pipelining {
-            for i in 0..n {
-                self.send_rcpt(i, now);
-            }
-            if !use_bdat {
-                self.command("DATA", Expect::Data, now);
-            }
-        }
-    }
-
-    fn send_rcpt(&mut self, i: usize, now: Time) {
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        let (to, params) = &active.message.rcpts[i];
-        let params = if active.dsn_passed {
-            params.clone()
-        } else {
-            RcptParams::default()
-        };
-        let line = format!("RCPT TO:{to}{params}");
-        active.next_rcpt = i + 1;
-        self.command(&line, Expect::Rcpt(i), now);
-    }
-
-    fn pipelined(&self) -> bool {
-        self.ext.pipelining && self.config.pipelining
-    }
-
-    fn mail_reply(&mut self, reply: &Reply, now: Time) {
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        active.mail = Some(reply.clone());
-        if reply.is_positive() {
-            active.open_on_server = true;
-            if !self.pipelined() {
-                self.send_rcpt(0, now);
-            }
-        } else {
-            let outcome = Outcome::from_reply(reply);
-            active
-                .outcomes
-                .iter_mut()
-                .for_each(|o| *o = Some(outcome.clone()));
-            if !self.pipelined() {
-                self.finish_transaction(now);
-            }
-            // Pipelined: the RCPT and DATA replies (503s) still have to come.
-        }
-    }
-
-    fn rcpt_reply(&mut self, i: usize, reply: &Reply, now: Time) {
-        let pipelined = self.pipelined();
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        if active.mail.as_ref().is_some_and(Reply::is_positive) {
-            let mut outcome = Outcome::from_reply(reply);
-            if reply.code == 552 {
-                // RFC 5321 section 4.5.3.1.10: old servers say 552 for "too many recipients";
-                // treat it like 452 and try those recipients again later.
-                outcome.kind = OutcomeKind::Temporary;
-            }
-            active.outcomes[i] = Some(outcome);
-        }
-        let last = i + 1 == active.message.rcpts.len();
-        if pipelined {
-            if last && active.use_bdat {
-                self.after_rcpts(now);
-            }
-            return;
-        }
-        if last {
-            self.after_rcpts(now);
-        } else {
-            self.send_rcpt(i + 1, now);
-        }
-    }
-
-    /// All RCPT replies are in (without pipelined DATA): send the content, or give up.
-    fn after_rcpts(&mut self, now: Time) {
-        let Some(active) = &self.active else { return };
-        if active.accepted().next().is_none() {
-            return self.finish_transaction(now);
-        }
-        if active.use_bdat {
-            let content = active.message.content.clone();
-            let line = format!("BDAT {} LAST", content.len());
-            self.output.extend_from_slice(line.as_bytes());
-            self.output.extend_from_slice(b"\r\n");
-            self.output.extend_from_slice(&content);
-            self.expect_reply(Expect::Bdat, now);
-            self.expect_lmtp_replies(now);
-        } else {
-            self.command("DATA", Expect::Data, now);
-        }
-    }
-
-    fn data_reply(&mut self, reply: &Reply, now: Time) {
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        if reply.code != 354 {
-            let outcome = Outcome::from_reply(reply);
-            let accepted: Vec<usize> = active.accepted().collect();
-            for i in accepted {
-                active.outcomes[i] = Some(outcome.clone());
-            }
-            return self.finish_transaction(now);
-        }
-        let empty = active.accepted().next().is_none();
-        let mut stuffer = DotStuffer::new();
-        if empty {
-            // RFC 2920 section 3.1: DATA was pipelined, every recipient failed, yet the server
-            // said 354: send an empty message and ignore its reply.
-            stuffer.finish(&mut self.output);
-            self.expect_reply(Expect::DataEnd, now);
-            return;
-        }
-        let content = active.message.content.clone();
-        stuffer.encode(&content, &mut self.output);
-        stuffer.finish(&mut self.output);
-        if self.config.protocol == Protocol::Lmtp {
-            self.expect_lmtp_replies(now);
-        } else {
-            self.expect_reply(Expect::DataEnd, now);
-        }
-    }
-
-    /// LMTP answers the end of data once per accepted recipient; SMTP once.
-    fn expect_lmtp_replies(&mut self, now: Time) {
-        if self.config.protocol != Protocol::Lmtp {
-            return;
-        }
-        let accepted: Vec<usize> = self
-            .active
-            .as_ref()
-            .map(|a| a.accepted().collect())
-            .unwrap_or_default();
-        // For BDAT the Bdat expectation stands for the first recipient.
-        if self.expect.back() == Some(&Expect::Bdat) {
-            self.expect.pop_back();
-        }
-        for i in accepted {
-            self.expect_reply(Expect::LmtpRcpt(i), now);
-        }
-    }
-
-    fn end_reply(&mut self, reply: &Reply, now: Time) {
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        let outcome = Outcome::from_reply(reply);
-        let accepted: Vec<usize> = active.accepted().collect();
-        for i in accepted {
-            active.outcomes[i] = Some(outcome.clone());
-        }
-        // After the end of data the server has closed the transaction, whatever it answered
-        // (even to the empty message sent after a pipelined DATA whose recipients all failed).
-        active.open_on_server = false;
-        self.finish_transaction(now);
-    }
-
-    fn lmtp_reply(&mut self, i: usize, reply: &Reply, now: Time) {
-        let Some(active) = &mut self.active else {
-            return;
-        };
-        active.outcomes[i] = Some(Outcome::from_reply(reply));
-        active.open_on_server = false;
-        if !self.expect.iter().any(|e| matches!(e, Expect::LmtpRcpt(_))) {
-            self.finish_transaction(now);
-        }
-    }
-
-    /// Reports the active transaction once no reply for it is outstanding; sends RSET if the
-    /// server still holds it open.
-    fn finish_transaction(&mut self, now: Time) {
-        if self.expect.iter().any(|e| {
-            matches!(
-                e,
-                Expect::Rcpt(_)
-                    | Expect::Data
-                    | Expect::DataEnd
-                    | Expect::Bdat
-                    | Expect::LmtpRcpt(_)
-            )
-        }) {
-            return;
-        }
-        let Some(active) = self.active.take() else {
-            return;
-        };
-        let mail_failed = active.mail.as_ref().filter(|m| !m.is_positive()).cloned();
-        let outcomes = active
-            .outcomes
-            .into_iter()
-            .map(|o| match (&mail_failed, o) {
-                (Some(mail), _) => Outcome::from_reply(mail),
-                (None, Some(o)) if o.kind == OutcomeKind::Delivered && active.open_on_server => {
-                    // Accepted at RCPT but the message never went through.
-                    Outcome::local(
-                        OutcomeKind::Temporary,
-                        local_reply(451, (4, 3, 0), "transaction abandoned"),
-                    )
-                }
-                (None, Some(o)) => o,
-                (None, None) => Outcome::local(
-                    OutcomeKind::Temporary,
-                    local_reply(451, (4, 3, 0), "no reply"),
-                ),
-            })
-            .collect();
-        let open = active.open_on_server && mail_failed.is_none();
-        self.report(active.id, outcomes, active.dsn_passed);
-        if open {
-            self.command("RSET", Expect::Rset, now);
-        } else {
-            self.after_transaction(now);
-        }
-    }
-
-    fn after_transaction(&mut self, now: Time) {
-        self.phase = Phase::Idle;
-        if !self.queue.is_empty() {
-            self.start_next(now);
-        } else if self.quit_requested {
-            self.send_quit(now);
-        } else {
-            self.events.push_back(ClientEvent::Ready);
-        }
-    }
-
     fn report(&mut self, id: TxId, rcpts: Vec<Outcome>, dsn_passed: bool) {
         self.events.push_back(ClientEvent::Done(TransactionReport {
             id,
@@ -1108,8 +763,16 @@ impl ClientSession {
         }));
     }
 
-    /// Ends the session: every unfinished transaction gets a temporary failure (or the
-    /// server's permanent one for what it already refused), then `Failed` and `Close`.
+    fn close(&mut self) {
+        self.expect.clear();
+        self.deadline = None;
+        self.phase = Phase::Closed;
+        self.events.push_back(ClientEvent::Close);
+    }
+
+    /// Ends the session: every unsettled recipient gets a temporary failure with `reply` (the
+    /// settled ones keep their outcome: a refusal, or an LMTP delivery), then `Failed` and
+    /// `Close`. Sends nothing: see [`fail_politely`](Self::fail_politely).
     fn fail(&mut self, stage: Stage, reply: Reply, remote: bool) {
         if self.is_closed() {
             return;
@@ -1121,11 +784,11 @@ impl ClientSession {
         };
         if let Some(active) = self.active.take() {
             let outcomes = active
-                .outcomes
+                .rcpts
                 .into_iter()
-                .map(|o| match o {
-                    Some(o) if o.kind == OutcomeKind::Permanent => o,
-                    _ => failure.clone(),
+                .map(|r| match r {
+                    Rcpt::Decided(o) => o,
+                    Rcpt::Waiting | Rcpt::Accepted => failure.clone(),
                 })
                 .collect();
             self.report(active.id, outcomes, active.dsn_passed);
@@ -1133,26 +796,546 @@ impl ClientSession {
         while let Some((id, m)) = self.queue.pop_front() {
             self.report(id, vec![failure.clone(); m.rcpts.len()], false);
         }
-        self.expect.clear();
-        self.deadline = None;
-        self.phase = Phase::Closed;
-        let say_quit = remote && reply.code != 421 && reply_allows_quit(stage);
         self.events.push_back(ClientEvent::Failed(SessionError {
             stage,
             reply,
             remote,
         }));
-        if say_quit {
+        self.close();
+    }
+
+    /// Like [`fail`](Self::fail) when the connection is still in order (a refusal, not a
+    /// timeout or garbage): say QUIT first.
+    fn fail_politely(&mut self, stage: Stage, reply: Reply, remote: bool) {
+        if !self.is_closed() {
             self.output.extend_from_slice(b"QUIT\r\n");
         }
-        self.events.push_back(ClientEvent::Close);
+        self.fail(stage, reply, remote);
+    }
+
+    fn on_reply(&mut self, reply: &Reply, now: Time) {
+        let Some(e) = self.expect.pop_front() else {
+            // A server may announce its shutdown at any time; anything else unasked is noise.
+            if reply.code == 421 {
+                self.fail(self.stage(), reply.clone(), true);
+            }
+            return;
+        };
+        // The wait for the next reply starts now.
+        if let Some(next) = self.expect.front().copied() {
+            self.deadline = Some(now + self.timeout_for(next));
+        }
+        if reply.code == 421 && e != Expect::Quit {
+            return self.fail(e.stage(), reply.clone(), true);
+        }
+        match e {
+            Expect::Greeting => self.greeting_reply(reply, now),
+            Expect::Ehlo => self.ehlo_reply(reply, now),
+            Expect::Helo => self.helo_reply(reply, now),
+            Expect::StartTls => self.starttls_reply(reply, now),
+            Expect::AuthPlain => self.auth_plain_reply(reply, now),
+            Expect::AuthLoginUser | Expect::AuthLoginPassword => {
+                self.auth_login_challenge(e, reply, now);
+            }
+            Expect::AuthLoginDone => self.auth_result(reply, now),
+            Expect::Mail => self.mail_reply(reply, now),
+            Expect::Rcpt(i) => self.rcpt_reply(i, reply, now),
+            Expect::Data => self.data_reply(reply, now),
+            Expect::DataEnd => self.end_reply(reply, now),
+            Expect::LmtpRcpt(i) => self.lmtp_reply(i, reply, now),
+            Expect::Rset => self.rset_reply(reply, now),
+            Expect::Quit => self.close(),
+        }
+    }
+
+    // ----- the machine: setting up -----
+
+    fn greeting_reply(&mut self, reply: &Reply, now: Time) {
+        self.greeting = Some(reply.clone());
+        if reply.code == 220 {
+            self.send_helo(now);
+        } else {
+            // A 554 greeting: the server takes nothing but QUIT (RFC 5321 section 3.1).
+            self.fail_politely(Stage::Greeting, reply.clone(), true);
+        }
+    }
+
+    fn send_helo(&mut self, now: Time) {
+        let verb = match self.config.protocol {
+            Protocol::Smtp => "EHLO",
+            Protocol::Lmtp => "LHLO",
+        };
+        let line = format!("{verb} {}", self.config.helo);
+        self.command(&line, Expect::Ehlo, now);
+    }
+
+    fn ehlo_reply(&mut self, reply: &Reply, now: Time) {
+        if reply.is_positive() {
+            self.ext = Extensions::parse(reply);
+            self.after_helo(now);
+        } else if reply.is_permanent() && self.config.protocol == Protocol::Smtp {
+            // A server that does not know EHLO (RFC 5321 section 3.2); LMTP has no fallback.
+            let line = format!("HELO {}", self.config.helo);
+            self.command(&line, Expect::Helo, now);
+        } else {
+            self.fail_politely(Stage::Helo, reply.clone(), true);
+        }
+    }
+
+    fn helo_reply(&mut self, reply: &Reply, now: Time) {
+        if reply.is_positive() {
+            self.ext = Extensions::default();
+            self.after_helo(now);
+        } else {
+            self.fail_politely(Stage::Helo, reply.clone(), true);
+        }
+    }
+
+    /// EHLO (or HELO) done: STARTTLS if wanted and possible, then AUTH.
+    fn after_helo(&mut self, now: Time) {
+        if self.tls || self.config.tls == ClientTls::Off {
+            return self.start_auth(now);
+        }
+        if self.ext.starttls && !self.tls_attempted {
+            self.tls_attempted = true;
+            return self.command("STARTTLS", Expect::StartTls, now);
+        }
+        if self.config.tls == ClientTls::Required {
+            let reply = local_reply(
+                421,
+                (4, 7, 10),
+                "TLS required but the server does not offer STARTTLS",
+            );
+            return self.fail_politely(Stage::StartTls, reply, false);
+        }
+        self.start_auth(now);
+    }
+
+    fn starttls_reply(&mut self, reply: &Reply, now: Time) {
+        if reply.code == 220 {
+            self.phase = Phase::TlsHandshake;
+            // The handshake gets the time of a command.
+            self.deadline = Some(now + self.config.timeouts.command);
+            self.events.push_back(ClientEvent::StartTls);
+        } else if self.config.tls == ClientTls::Required {
+            self.fail_politely(Stage::StartTls, reply.clone(), true);
+        } else {
+            // Opportunistic: carry on in plaintext.
+            self.start_auth(now);
+        }
+    }
+
+    fn offers(&self, mechanism: AuthMechanism) -> bool {
+        self.ext.auth.iter().any(|a| a == mechanism.name())
+    }
+
+    fn start_auth(&mut self, now: Time) {
+        let Some((user, password)) = self.config.auth.clone() else {
+            return self.next(now);
+        };
+        if self.authenticated {
+            return self.next(now);
+        }
+        if self.offers(AuthMechanism::Plain) {
+            let token = BASE64.encode(format!("\0{user}\0{password}"));
+            self.command(&format!("AUTH PLAIN {token}"), Expect::AuthPlain, now);
+        } else if self.offers(AuthMechanism::Login) {
+            self.start_auth_login(now);
+        } else {
+            let reply = local_reply(421, (4, 7, 0), "the server offers no usable AUTH mechanism");
+            self.fail_politely(Stage::Auth, reply, false);
+        }
+    }
+
+    /// LOGIN without an initial response: not every server takes one.
+    fn start_auth_login(&mut self, now: Time) {
+        self.command("AUTH LOGIN", Expect::AuthLoginUser, now);
+    }
+
+    fn auth_plain_reply(&mut self, reply: &Reply, now: Time) {
+        if reply.code == 504 && self.offers(AuthMechanism::Login) {
+            // The server lists PLAIN but does not know it after all: try LOGIN.
+            return self.start_auth_login(now);
+        }
+        self.auth_result(reply, now);
+    }
+
+    fn auth_login_challenge(&mut self, e: Expect, reply: &Reply, now: Time) {
+        if reply.code != 334 {
+            return self.auth_result(reply, now);
+        }
+        let (user, password) = self.config.auth.clone().unwrap_or_default();
+        if e == Expect::AuthLoginUser {
+            self.command(&BASE64.encode(user), Expect::AuthLoginPassword, now);
+        } else {
+            self.command(&BASE64.encode(password), Expect::AuthLoginDone, now);
+        }
+    }
+
+    fn auth_result(&mut self, reply: &Reply, now: Time) {
+        if reply.code == 235 {
+            self.authenticated = true;
+            self.next(now);
+        } else if reply.is_intermediate() {
+            // A challenge we cannot answer: the server reads our next line as a SASL response,
+            // so a QUIT would be misread. Cancel the exchange (RFC 4954 section 4) and leave.
+            self.output.extend_from_slice(b"*\r\n");
+            self.fail(Stage::Auth, reply.clone(), true);
+        } else {
+            // A refused login is a configuration problem on our side: keep the mail queued
+            // (temporary) so that fixing the credentials delivers it.
+            self.fail_politely(Stage::Auth, reply.clone(), true);
+        }
+    }
+
+    // ----- the machine: transactions -----
+
+    /// Starts the next queued message that can be sent; reports those that cannot. With
+    /// nothing left, quits if asked to, or tells the shell the session is ready.
+    fn next(&mut self, now: Time) {
+        self.phase = Phase::Idle;
+        while let Some((id, message)) = self.queue.pop_front() {
+            match self.prepare(id, message) {
+                Ok(active) => return self.begin(active, now),
+                Err(report) => self.events.push_back(ClientEvent::Done(report)),
+            }
+        }
+        if self.quit_requested {
+            self.send_quit(now);
+        } else {
+            self.events.push_back(ClientEvent::Ready);
+        }
+    }
+
+    fn send_quit(&mut self, now: Time) {
+        self.phase = Phase::Quitting;
+        self.command("QUIT", Expect::Quit, now);
+    }
+
+    fn pipelined(&self) -> bool {
+        self.ext.pipelining && self.config.pipelining
+    }
+
+    /// Checks the message against the server's extensions; a refusal settles every recipient.
+    fn unsupported(&self, m: &Message, size: usize) -> Option<Reply> {
+        let ext = &self.ext;
+        if needs_smtputf8(m) && !ext.smtputf8 {
+            return Some(local_reply(
+                553,
+                (5, 6, 7),
+                "the server does not support SMTPUTF8",
+            ));
+        }
+        match m.params.body {
+            Some(Body::EightBitMime) if !ext.eight_bit_mime => {
+                return Some(local_reply(
+                    554,
+                    (5, 6, 3),
+                    "the server does not support 8BITMIME",
+                ));
+            }
+            Some(Body::BinaryMime) if !(ext.binarymime && ext.chunking && self.config.chunking) => {
+                let text = "the server does not support BINARYMIME";
+                return Some(local_reply(554, (5, 6, 3), text));
+            }
+            _ => {}
+        }
+        match ext.size {
+            Some(limit) if limit > 0 && size as u64 > limit => {
+                let text =
+                    format!("message of {size} octets exceeds the server's limit of {limit}");
+                Some(local_reply(552, (5, 3, 4), text))
+            }
+            _ => None,
+        }
+    }
+
+    /// The MAIL parameters the server supports, out of those the message asks for.
+    fn mail_params(&self, m: &Message, size: usize) -> MailParams {
+        let ext = &self.ext;
+        if !ext.esmtp {
+            return MailParams::default();
+        }
+        let body = match m.params.body {
+            // BODY belongs to 8BITMIME; 7BIT is what a server without it expects anyway.
+            Some(Body::SevenBit | Body::EightBitMime) if ext.eight_bit_mime => m.params.body,
+            // Checked by `unsupported`.
+            Some(Body::BinaryMime) => m.params.body,
+            _ => None,
+        };
+        MailParams {
+            size: ext.size.map(|_| size as u64),
+            body,
+            smtputf8: needs_smtputf8(m) && ext.smtputf8,
+            ret: m.params.ret.filter(|_| ext.dsn),
+            envid: m.params.envid.clone().filter(|_| ext.dsn),
+            auth: m
+                .params
+                .auth
+                .clone()
+                .filter(|_| !ext.auth.is_empty() && self.authenticated),
+        }
+    }
+
+    /// Turns a message into a transaction ready to run, or into the report that it cannot be
+    /// sent to this server.
+    fn prepare(&self, id: TxId, m: Message) -> Result<Active, TransactionReport> {
+        let n = m.rcpts.len();
+        let refuse = |reply: Reply| TransactionReport {
+            id,
+            rcpts: vec![Outcome::local(OutcomeKind::Permanent, reply); n],
+            dsn_passed: false,
+        };
+        if n == 0 {
+            return Err(refuse(local_reply(554, (5, 5, 1), "no recipients")));
+        }
+        let binary = m.params.body == Some(Body::BinaryMime);
+        let content = wire_content(&m.content, binary);
+        if !binary && has_long_line(&content) {
+            // RFC 5321 section 4.5.3.1.6: a sender must not send longer lines, and folding
+            // them would change the message (and break its signatures).
+            let text = format!(
+                "line longer than {} octets in the message",
+                MAX_TEXT_LINE + 2
+            );
+            return Err(refuse(local_reply(554, (5, 6, 0), text)));
+        }
+        if let Some(reply) = self.unsupported(&m, content.len()) {
+            return Err(refuse(reply));
+        }
+        let dsn = self.ext.dsn;
+        let mail = format!(
+            "MAIL FROM:{}{}",
+            m.from,
+            self.mail_params(&m, content.len())
+        );
+        let rcpt_lines: Vec<String> = m
+            .rcpts
+            .iter()
+            .map(|(to, params)| {
+                let none = RcptParams::default();
+                format!("RCPT TO:{to}{}", if dsn { params } else { &none })
+            })
+            .collect();
+        // Paths and parameters are built by the shell; a line break in one would let it
+        // inject commands. Never send such an envelope.
+        if std::iter::once(&mail)
+            .chain(&rcpt_lines)
+            .any(|l| l.contains(['\r', '\n']))
+        {
+            return Err(refuse(local_reply(
+                501,
+                (5, 5, 2),
+                "line break in the envelope",
+            )));
+        }
+        Ok(Active {
+            id,
+            mail,
+            rcpt_lines,
+            content,
+            rcpts: vec![Rcpt::Waiting; n],
+            mail_accepted: false,
+            open_on_server: false,
+            dsn_passed: dsn,
+            use_bdat: self.ext.chunking && self.config.chunking,
+        })
+    }
+
+    /// Sends MAIL, and with pipelining every RCPT and (unless BDAT follows) DATA with it.
+    fn begin(&mut self, active: Active, now: Time) {
+        self.phase = Phase::Busy;
+        let mail = active.mail.clone();
+        let (n, use_bdat) = (active.rcpts.len(), active.use_bdat);
+        self.active = Some(active);
+        self.command(&mail, Expect::Mail, now);
+        if self.pipelined() {
+            for i in 0..n {
+                self.send_rcpt(i, now);
+            }
+            // BDAT waits for the RCPT replies: a chunk cannot be taken back.
+            if !use_bdat {
+                self.command("DATA", Expect::Data, now);
+            }
+        }
+    }
+
+    fn send_rcpt(&mut self, i: usize, now: Time) {
+        let Some(line) = self.active.as_ref().map(|a| a.rcpt_lines[i].clone()) else {
+            return;
+        };
+        self.command(&line, Expect::Rcpt(i), now);
+    }
+
+    fn mail_reply(&mut self, reply: &Reply, now: Time) {
+        let pipelined = self.pipelined();
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if reply.is_positive() {
+            active.mail_accepted = true;
+            active.open_on_server = true;
+            if !pipelined {
+                self.send_rcpt(0, now);
+            }
+            return;
+        }
+        let outcome = Outcome::from_reply(reply);
+        for r in &mut active.rcpts {
+            *r = Rcpt::Decided(outcome.clone());
+        }
+        // Pipelined, the replies to the RCPTs (and DATA) sent with MAIL are still to come.
+        if !pipelined {
+            self.finish_transaction(now);
+        }
+    }
+
+    fn rcpt_reply(&mut self, i: usize, reply: &Reply, now: Time) {
+        let pipelined = self.pipelined();
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        // After a refused MAIL the recipients are settled already (these replies are 503s).
+        if active.mail_accepted {
+            active.rcpts[i] = if reply.is_positive() {
+                Rcpt::Accepted
+            } else {
+                Rcpt::Decided(rcpt_refusal(reply))
+            };
+        }
+        if i + 1 < active.rcpts.len() {
+            if !pipelined {
+                self.send_rcpt(i + 1, now);
+            }
+        } else if !pipelined || active.use_bdat {
+            self.after_rcpts(now);
+        }
+        // Otherwise DATA went out with the recipients: its reply comes next.
+    }
+
+    /// Every RCPT reply is in (and DATA was not pipelined): send the content, or give up.
+    fn after_rcpts(&mut self, now: Time) {
+        let Some(active) = &self.active else { return };
+        if !active.any_accepted() {
+            return self.finish_transaction(now);
+        }
+        if active.use_bdat {
+            // One chunk: exactly that many octets, no dot-stuffing, no end marker (RFC 3030).
+            let content = Arc::clone(&active.content);
+            let line = format!("BDAT {} LAST\r\n", content.len());
+            self.output.extend_from_slice(line.as_bytes());
+            self.output.extend_from_slice(&content);
+            self.expect_end_of_data(now);
+        } else {
+            self.command("DATA", Expect::Data, now);
+        }
+    }
+
+    /// SMTP answers the end of data once; LMTP once per accepted recipient (RFC 2033).
+    fn expect_end_of_data(&mut self, now: Time) {
+        if self.config.protocol == Protocol::Smtp {
+            return self.expect_reply(Expect::DataEnd, now);
+        }
+        let accepted: Vec<usize> = self
+            .active
+            .as_ref()
+            .map(|a| a.accepted().collect())
+            .unwrap_or_default();
+        for i in accepted {
+            self.expect_reply(Expect::LmtpRcpt(i), now);
+        }
+    }
+
+    fn data_reply(&mut self, reply: &Reply, now: Time) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if reply.code != 354 {
+            active.decide_accepted(&data_refusal(reply));
+            return self.finish_transaction(now);
+        }
+        if !active.any_accepted() {
+            // RFC 2920 section 3.1: DATA was pipelined, every recipient failed, yet the server
+            // said 354. Send an empty message; its reply changes nothing and RSET follows.
+            self.output.extend_from_slice(b".\r\n");
+            return self.expect_reply(Expect::DataEnd, now);
+        }
+        let content = Arc::clone(&active.content);
+        let mut stuffer = DotStuffer::new();
+        stuffer.encode(&content, &mut self.output);
+        stuffer.finish(&mut self.output);
+        self.expect_end_of_data(now);
+    }
+
+    /// The SMTP reply after the end of data, or to the last BDAT chunk.
+    fn end_reply(&mut self, reply: &Reply, now: Time) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if active.any_accepted() {
+            active.decide_accepted(&Outcome::from_reply(reply));
+            // A refused message ends the transaction, but a RSET makes sure of it (RFC 3030
+            // asks for one after a failed chunk). After the empty message sent when no
+            // recipient was accepted, the RSET is due in any case.
+            active.open_on_server = !reply.is_positive();
+        }
+        self.finish_transaction(now);
+    }
+
+    fn lmtp_reply(&mut self, i: usize, reply: &Reply, now: Time) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        active.rcpts[i] = Rcpt::Decided(Outcome::from_reply(reply));
+        if !self.expect.iter().any(|e| matches!(e, Expect::LmtpRcpt(_))) {
+            active.open_on_server = false;
+            self.finish_transaction(now);
+        }
+    }
+
+    /// Reports the running transaction once no reply for it is due; sends RSET if the server
+    /// still holds it open.
+    fn finish_transaction(&mut self, now: Time) {
+        if self.expect.iter().any(|e| e.in_transaction()) {
+            return;
+        }
+        let Some(active) = self.active.take() else {
+            return;
+        };
+        let outcomes = active
+            .rcpts
+            .into_iter()
+            .map(|r| match r {
+                Rcpt::Decided(o) => o,
+                // Not reached: every path settles the recipients before finishing.
+                Rcpt::Waiting | Rcpt::Accepted => Outcome::local(
+                    OutcomeKind::Temporary,
+                    local_reply(451, (4, 3, 0), "message not sent"),
+                ),
+            })
+            .collect();
+        self.report(active.id, outcomes, active.dsn_passed);
+        if active.open_on_server {
+            self.command("RSET", Expect::Rset, now);
+        } else {
+            self.next(now);
+        }
+    }
+
+    fn rset_reply(&mut self, reply: &Reply, now: Time) {
+        if reply.is_positive() {
+            self.next(now);
+        } else {
+            self.fail_politely(Stage::Rset, reply.clone(), true);
+        }
     }
 }
 
-/// After a refusal during setup the connection is still in order: say goodbye properly.
-fn reply_allows_quit(stage: Stage) -> bool {
-    matches!(
-        stage,
-        Stage::Greeting | Stage::Helo | Stage::StartTls | Stage::Auth | Stage::Rset
-    )
+/// The message needs SMTPUTF8: it asks for it, or its envelope has UTF-8 addresses.
+fn needs_smtputf8(m: &Message) -> bool {
+    m.params.smtputf8
+        || m.from.mailbox().is_some_and(Mailbox::is_utf8)
+        || m.rcpts
+            .iter()
+            .any(|(r, _)| r.mailbox().is_some_and(Mailbox::is_utf8))
 }

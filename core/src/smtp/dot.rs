@@ -122,7 +122,9 @@ impl DataDecoder {
                         i += 1;
                     }
                     _ => {
-                        // A stuffed dot: drop it, the rest of the line is text.
+                        // A stuffed dot: drop it, the rest of the line is text. It does not
+                        // count towards the line length (RFC 5321 section 4.5.3.1.6).
+                        self.line_len = 0;
                         self.state = State::Text;
                     }
                 },

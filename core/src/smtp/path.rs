@@ -250,13 +250,18 @@ fn split_path(s: &str, opts: PathOptions) -> Result<(&str, &str), PathError> {
         let end = s.find(' ').unwrap_or(s.len());
         return Ok((&s[..end], &s[end..]));
     }
+    // A quoted local part may hold '>' and spaces; so may an address literal, whose dcontent
+    // also allows '"' (but never '[', ']' or '\\', so brackets nest unambiguously).
     let mut quoted = false;
+    let mut literal = false;
     let mut i = 1;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'>' if !quoted => {
+            b'"' if !literal => quoted = !quoted,
+            b'[' if !quoted => literal = true,
+            b']' if !quoted => literal = false,
+            b'>' if !quoted && !literal => {
                 let rest = &s[i + 1..];
                 if !rest.is_empty() && !rest.starts_with(' ') {
                     return Err(PathError::Syntax("garbage after the path"));
@@ -307,7 +312,8 @@ fn local_part_end(s: &str) -> Result<usize, PathError> {
         }
         return Err(PathError::Syntax("unterminated quoted local part"));
     }
-    memchr::memrchr(b'@', bytes).ok_or(PathError::Syntax("missing @ in the address"))
+    // A Dot-string holds no '@', while a general address literal may: the first '@' is the one.
+    memchr::memchr(b'@', bytes).ok_or(PathError::Syntax("missing @ in the address"))
 }
 
 fn is_atext(b: u8) -> bool {
