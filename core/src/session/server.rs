@@ -216,11 +216,17 @@ mod replies {
     pub const RESET: Reply = Reply::fixed(250, E::new(2, 0, 0), "Reset state");
     pub const ACCEPTED: Reply = Reply::fixed(250, E::new(2, 0, 0), "Message accepted for delivery");
     pub const BYE: Reply = Reply::fixed(221, E::new(2, 0, 0), "Bye");
-    pub const START_DATA: Reply =
-        Reply::fixed(354, E::new(2, 0, 0), "End data with <CR><LF>.<CR><LF>");
+    /// No enhanced code: RFC 3463 codes have classes 2, 4 and 5 only, and the class must match
+    /// the first digit of the reply (RFC 2034), so a 354 cannot carry one.
+    pub const START_DATA: Reply = Reply {
+        code: 354,
+        enhanced: None,
+        text: std::borrow::Cow::Borrowed("End data with <CR><LF>.<CR><LF>"),
+    };
+    /// 2.0.0: RFC 3463's X.5.2 means "syntax error" and is only meaningful as a failure.
     pub const VRFY: Reply = Reply::fixed(
         252,
-        E::new(2, 5, 2),
+        E::new(2, 0, 0),
         "Cannot VRFY user, but will accept message and attempt delivery",
     );
     pub const EXPN: Reply = Reply::fixed(502, E::new(5, 5, 1), "EXPN not available");
@@ -258,6 +264,11 @@ mod replies {
         Reply::fixed(530, E::new(5, 7, 0), "Must issue a STARTTLS command first");
     pub const TLS_ACTIVE: Reply = Reply::fixed(503, E::new(5, 5, 1), "TLS already active");
     pub const TLS_NOT_OFFERED: Reply = Reply::fixed(502, E::new(5, 5, 1), "STARTTLS not available");
+    pub const NO_SERVICE: Reply = Reply::fixed(
+        503,
+        E::new(5, 5, 1),
+        "Error: no SMTP service here, only QUIT is accepted",
+    );
     pub const NEED_HELO: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: send HELO/EHLO first");
     pub const NEED_MAIL: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: need MAIL command");
     pub const NEED_RCPT: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: need RCPT command");
@@ -385,6 +396,21 @@ enum Pending {
     Commit,
 }
 
+/// Where the session stands with its greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    /// The Connect request is outstanding. Input received now comes from an early talker.
+    Waiting {
+        /// The client has already sent something.
+        early_talker: bool,
+    },
+    /// The client was greeted with 220: a normal session.
+    Sent,
+    /// The greeting refused the client (554). RFC 5321 section 3.1: the server must still
+    /// wait for QUIT, and answers anything else with 503.
+    Refused,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum BodyKind {
     #[default]
@@ -402,6 +428,12 @@ struct Transaction {
     body: BodyKind,
     size: u64,
 }
+
+/// How much longer than `max_command_line` a MAIL or RCPT line may be. RFC 5321 section
+/// 4.5.3.1.4 lets extensions raise the 512-octet limit, and the parameters do: SIZE by 26
+/// octets (RFC 1870), AUTH= by 500 (RFC 4954), ENVID, RET, NOTIFY and ORCPT by up to several
+/// hundred more (RFC 3461). Other commands keep the plain limit.
+const PARAMS_ALLOWANCE: usize = 1024;
 
 /// Chunks of message content are handed to the shell at least this often.
 const DATA_CHUNK: usize = 64 * 1024;
@@ -421,8 +453,7 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     pending: Option<(RequestId, Pending)>,
     next_request: u64,
-    greeted: bool,
-    early_talker: bool,
+    greeting: Greeting,
     helo: Option<(bool, Host)>,
     tls: bool,
     auth_user: Option<String>,
@@ -430,7 +461,9 @@ pub struct ServerSession {
     data_buf: Vec<u8>,
     messages: usize,
     errors: usize,
-    deadline: Option<Time>,
+    /// When the client last sent something (or the shell last answered): the idle timer
+    /// runs from here.
+    last_activity: Time,
 }
 
 impl ServerSession {
@@ -448,8 +481,9 @@ impl ServerSession {
             events: VecDeque::new(),
             pending: None,
             next_request: 0,
-            greeted: false,
-            early_talker: false,
+            greeting: Greeting::Waiting {
+                early_talker: false,
+            },
             helo: None,
             tls: info.tls,
             auth_user: None,
@@ -457,10 +491,9 @@ impl ServerSession {
             data_buf: Vec::new(),
             messages: 0,
             errors: 0,
-            deadline: None,
+            last_activity: now,
         };
         s.request(Pending::Connect, Request::Connect);
-        s.deadline = Some(now + s.config.command_timeout);
         s
     }
 
@@ -523,11 +556,12 @@ impl ServerSession {
     /// When [`handle_timeout`](Self::handle_timeout) should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.pending.is_some() {
-            // The client is waiting for us, not the other way round.
+        if self.pending.is_some() || self.is_closed() {
+            // While a request is outstanding the client is waiting for us, not the other way
+            // round.
             return None;
         }
-        self.deadline
+        Some(self.last_activity + self.idle_timeout())
     }
 
     // ----- inputs -----
@@ -541,8 +575,11 @@ impl ServerSession {
             Mode::TlsHandshake => return,
             _ => {}
         }
-        if !self.greeted {
-            self.early_talker = true;
+        if bytes.is_empty() {
+            return;
+        }
+        if let Greeting::Waiting { early_talker } = &mut self.greeting {
+            *early_talker = true;
         }
         if self.input_pos > 0 && self.input_pos == self.input.len() {
             self.input.clear();
@@ -555,14 +592,16 @@ impl ServerSession {
 
     /// The deadline from [`poll_timeout`](Self::poll_timeout) may have passed.
     pub fn handle_timeout(&mut self, now: Time) {
-        if self.is_closed() || self.pending.is_some() {
+        if self.poll_timeout().is_none_or(|deadline| now < deadline) {
             return;
         }
-        if self.deadline.is_some_and(|d| now >= d) {
-            let text = format!("{} Error: timeout exceeded", self.config.hostname);
-            self.abort_data();
-            self.close_with(Reply::new(421, EnhancedCode::new(4, 4, 2), text));
+        self.abort_data();
+        if matches!(self.mode, Mode::TlsHandshake) {
+            // The stream belongs to the TLS handshake: a plaintext reply would only corrupt it.
+            return self.close();
         }
+        let text = format!("{} Error: timeout exceeded", self.config.hostname);
+        self.close_with(Reply::new(421, EnhancedCode::new(4, 4, 2), text));
     }
 
     /// The shell's answer to request `id`. Answers to requests that are no longer outstanding
@@ -617,6 +656,10 @@ impl ServerSession {
         }
         self.abort_data();
         self.pending = None;
+        if matches!(self.mode, Mode::TlsHandshake) {
+            // No plaintext reply in the middle of a TLS handshake.
+            return self.close();
+        }
         let text = format!(
             "{} Service shutting down, closing channel",
             self.config.hostname
@@ -626,12 +669,20 @@ impl ServerSession {
 
     // ----- the machine -----
 
+    /// Restarts the idle timer.
     fn touch(&mut self, now: Time) {
-        let timeout = match self.mode {
+        // Time must not go backwards; if it does, treat it as no time having passed.
+        self.last_activity = self.last_activity.max(now);
+    }
+
+    /// The idle time allowed in the current mode. It is chosen when the timer is read, not
+    /// when it is restarted, so that a command that switches to DATA (or back) gets the
+    /// timeout of the mode it switched to.
+    fn idle_timeout(&self) -> Duration {
+        match self.mode {
             Mode::Data(_) | Mode::Bdat(_) => self.config.data_timeout,
             _ => self.config.command_timeout,
-        };
-        self.deadline = Some(now + timeout);
+        }
     }
 
     fn request(&mut self, pending: Pending, request: Request) {
@@ -664,7 +715,6 @@ impl ServerSession {
         if !self.is_closed() {
             self.mode = Mode::Closed;
             self.pending = None;
-            self.deadline = None;
             self.events.push_back(ServerEvent::Close);
         }
     }
@@ -705,9 +755,10 @@ impl ServerSession {
 
     /// Reads and handles one command line; false when no complete line is buffered.
     fn step_command(&mut self) -> bool {
+        let max = self.config.max_command_line;
         let frame = self
             .framer
-            .next(&self.input[self.input_pos..], self.config.max_command_line);
+            .next(&self.input[self.input_pos..], max + PARAMS_ALLOWANCE);
         match frame {
             Frame::Incomplete => false,
             Frame::TooLong { consumed } => {
@@ -725,12 +776,15 @@ impl ServerSession {
             } => {
                 let start = self.input_pos;
                 self.input_pos += consumed;
+                let line = &self.input[start..start + len];
                 if bare_cr {
                     self.error(&replies::BARE_CR_COMMAND);
                 } else if bare_lf && self.config.bare_newline == BareNewline::Reject {
                     self.error(&replies::BARE_LF_COMMAND);
+                } else if consumed > max && !takes_params(line) {
+                    self.error(&replies::LINE_TOO_LONG);
                 } else {
-                    let line = self.input[start..start + len].to_vec();
+                    let line = line.to_vec();
                     self.command_line(&line);
                 }
                 true
@@ -745,27 +799,31 @@ impl ServerSession {
 
     fn parse_options(&self) -> ParseOptions {
         ParseOptions {
-            smtputf8_offered: self.config.smtputf8 && self.is_esmtp(),
+            smtputf8_offered: self.smtputf8_offered() && self.is_esmtp(),
             utf8_transaction: self.transaction.as_ref().is_some_and(|t| t.params.smtputf8),
             lenient_paths: self.config.lenient_paths,
         }
     }
 
     fn command_line(&mut self, line: &[u8]) {
-        let command = match Command::parse(line, self.parse_options()) {
+        let parsed = Command::parse(line, self.parse_options());
+        if self.greeting == Greeting::Refused {
+            return match parsed {
+                Ok(Command::Quit) => self.close_with(replies::BYE),
+                _ => self.error(&replies::NO_SERVICE),
+            };
+        }
+        let command = match parsed {
             Ok(c) => c,
             Err(e) => return self.command_error(&e),
         };
+        // RFC 3207 section 4: when TLS is required, every command but NOOP, EHLO, STARTTLS
+        // and QUIT gets 530 until it is on.
         if self.config.tls == TlsPolicy::Require
             && !self.tls
             && !matches!(
                 command,
-                Command::Ehlo(_)
-                    | Command::Helo(_)
-                    | Command::StartTls
-                    | Command::Noop
-                    | Command::Rset
-                    | Command::Quit
+                Command::Ehlo(_) | Command::StartTls | Command::Noop | Command::Quit
             )
         {
             return self.error(&replies::TLS_REQUIRED);
@@ -858,7 +916,7 @@ impl ServerSession {
             kw("CHUNKING");
             kw("BINARYMIME");
         }
-        if c.smtputf8 {
+        if self.smtputf8_offered() {
             kw("SMTPUTF8");
         }
         if c.dsn {
@@ -872,6 +930,11 @@ impl ServerSession {
         }
         kw("HELP");
         Reply::plain(250, text)
+    }
+
+    /// RFC 6531 section 3.1: a server offering SMTPUTF8 must also offer 8BITMIME.
+    fn smtputf8_offered(&self) -> bool {
+        self.config.smtputf8 && self.config.eight_bit_mime
     }
 
     fn auth_offered(&self) -> bool {
@@ -892,14 +955,7 @@ impl ServerSession {
         if self.messages >= c.max_messages {
             return self.reply(&replies::TOO_MANY_MESSAGES);
         }
-        let esmtp = self.is_esmtp();
-        let offered = match params.body {
-            Some(Body::EightBitMime) => c.eight_bit_mime,
-            Some(Body::BinaryMime) => c.chunking,
-            _ => true,
-        } && (!params.smtputf8 || c.smtputf8)
-            && (c.dsn || (params.ret.is_none() && params.envid.is_none()));
-        if !offered || (!esmtp && params != MailParams::default()) {
+        if !self.mail_params_offered(&params) {
             return self.error(&replies::NOT_OFFERED_PARAM);
         }
         if c.max_message_size > 0 && params.size.is_some_and(|s| s > c.max_message_size) {
@@ -918,6 +974,23 @@ impl ServerSession {
         );
     }
 
+    /// True when every parameter given belongs to an extension the EHLO reply listed. After
+    /// HELO none was listed, so none may be used.
+    fn mail_params_offered(&self, params: &MailParams) -> bool {
+        let c = &self.config;
+        if !self.is_esmtp() {
+            return *params == MailParams::default();
+        }
+        let body = match params.body {
+            Some(Body::EightBitMime) => c.eight_bit_mime,
+            Some(Body::BinaryMime) => c.chunking,
+            Some(Body::SevenBit) | None => true,
+        };
+        body && (!params.smtputf8 || self.smtputf8_offered())
+            && (c.dsn || (params.ret.is_none() && params.envid.is_none()))
+            && (params.auth.is_none() || self.auth_offered())
+    }
+
     fn rcpt_command(&mut self, to: ForwardPath, params: RcptParams) {
         let Some(tx) = &self.transaction else {
             return self.error(&replies::NEED_MAIL);
@@ -925,7 +998,8 @@ impl ServerSession {
         if tx.body != BodyKind::None {
             return self.error(&replies::IN_TRANSACTION);
         }
-        if !self.config.dsn && params != RcptParams::default() {
+        // NOTIFY and ORCPT belong to DSN, which only an EHLO reply can offer.
+        if params != RcptParams::default() && !(self.config.dsn && self.is_esmtp()) {
             return self.error(&replies::NOT_OFFERED_PARAM);
         }
         if tx.rcpts.len() >= self.config.max_recipients {
@@ -972,7 +1046,9 @@ impl ServerSession {
     }
 
     fn bdat_command(&mut self, size: u64, last: bool) {
-        let refuse = if !self.config.chunking {
+        // CHUNKING is only offered in the EHLO reply; after HELO, BDAT is as unknown as when
+        // it is switched off.
+        let refuse = if !self.config.chunking || !self.is_esmtp() {
             Some(replies::UNRECOGNIZED)
         } else {
             self.body_refusal(BodyKind::Bdat)
@@ -1109,12 +1185,24 @@ impl ServerSession {
                 }
                 true
             }
-            Frame::Line { len, consumed, .. } => {
+            Frame::Line {
+                len,
+                consumed,
+                bare_lf,
+                bare_cr,
+            } => {
                 let start = self.input_pos;
                 self.input_pos += consumed;
                 self.mode = Mode::Command;
-                let line = self.input[start..start + len].to_vec();
-                self.sasl_response(step, &line);
+                // A SASL response is framed like a command line, with the same rules.
+                if bare_cr {
+                    self.error(&replies::BARE_CR_COMMAND);
+                } else if bare_lf && self.config.bare_newline == BareNewline::Reject {
+                    self.error(&replies::BARE_LF_COMMAND);
+                } else {
+                    let line = self.input[start..start + len].to_vec();
+                    self.sasl_response(step, &line);
+                }
                 true
             }
         }
@@ -1345,43 +1433,38 @@ impl ServerSession {
 
     /// Acts on the shell's answer to a request.
     fn resolve(&mut self, pending: Pending, decision: Decision) {
-        let refusal = match decision {
-            Decision::Accept => None,
-            Decision::Reply(r) if r.is_positive() => {
-                self.accept(pending, Some(&r));
-                return;
+        let reply = match decision {
+            Decision::Accept => return self.accept(pending, None),
+            // DATA's positive reply is the intermediate 354, not a 2xx.
+            Decision::Reply(r)
+                if r.is_positive() || (r.code == 354 && matches!(pending, Pending::Data)) =>
+            {
+                return self.accept(pending, Some(&r));
             }
-            Decision::Reply(r) => Some(r),
-            Decision::Disconnect(r) => Some(r),
-        };
-        let Some(reply) = refusal else {
-            return self.accept(pending, None);
+            Decision::Reply(r) | Decision::Disconnect(r) => r,
         };
         let closing = reply.code == 421;
         match pending {
-            Pending::Connect => {
-                self.greeted = true;
-                return self.close_with(reply);
-            }
-            Pending::Auth { .. } => {
-                self.errors += 1;
+            Pending::Connect => return self.refuse_greeting(reply),
+            // A failed authentication counts towards the error limit, which is what stops a
+            // client from guessing passwords for ever on one connection.
+            Pending::Auth { .. } if !closing => self.error(&reply),
+            Pending::Bdat { .. } if closing => {
+                self.transaction = None;
                 self.reply(&reply);
             }
             Pending::Bdat { size, last } => {
-                // The shell refused the message; its first chunk is still on the way.
+                // The shell refused the message; its first chunk is still on the way and must
+                // be read and discarded before the refusal is sent (RFC 3030).
                 self.transaction = None;
-                let closing = reply.code == 421;
                 self.enter_bdat(BdatChunk {
                     remaining: size,
                     last,
                     refuse: Some(BdatRefusal {
-                        reply: reply.clone(),
+                        reply,
                         protocol_error: false,
                     }),
                 });
-                if closing {
-                    self.close();
-                }
                 return;
             }
             Pending::Commit => {
@@ -1396,18 +1479,32 @@ impl ServerSession {
         }
     }
 
+    /// Greets the client with a refusal. 421 (and RFC 7504's 521) close the connection; any
+    /// other refusal, normally 554, leaves it open until the client says QUIT (RFC 5321
+    /// section 3.1).
+    fn refuse_greeting(&mut self, reply: Reply) {
+        if matches!(reply.code, 421 | 521) {
+            return self.close_with(reply);
+        }
+        self.greeting = Greeting::Refused;
+        self.reply(&reply);
+    }
+
     fn accept(&mut self, pending: Pending, custom: Option<&Reply>) {
         let send = |s: &mut Self, default: &Reply| s.reply(custom.unwrap_or(default));
         match pending {
             Pending::Connect => {
-                self.greeted = true;
-                if self.early_talker {
+                if self.greeting == (Greeting::Waiting { early_talker: true }) {
+                    // A client that talks before the greeting is not following the protocol
+                    // (typically a spam bot that does not wait): refuse it. What it sent is
+                    // then answered like any command after a refused greeting.
                     let text = format!(
                         "{} Protocol error: input sent before the greeting",
                         self.config.hostname
                     );
-                    return self.close_with(Reply::new(554, EnhancedCode::new(5, 5, 1), text));
+                    return self.refuse_greeting(Reply::plain(554, text));
                 }
+                self.greeting = Greeting::Sent;
                 let default = Reply::plain(
                     220,
                     format!("{} {}", self.config.hostname, self.config.banner),
@@ -1445,7 +1542,9 @@ impl ServerSession {
                 if let Some(tx) = &mut self.transaction {
                     tx.body = BodyKind::Data;
                 }
-                send(self, &replies::START_DATA);
+                // Only a 354 tells the client to go ahead: a 2xx text cannot stand in for it.
+                let reply = custom.filter(|r| r.code == 354);
+                self.reply(reply.unwrap_or(&replies::START_DATA));
                 let max_line = self.config.max_text_line.saturating_sub(2);
                 self.mode = Mode::Data(Box::new(DataDecoder::new(max_line)));
             }
@@ -1458,6 +1557,13 @@ impl ServerSession {
             Pending::Commit => send(self, &replies::ACCEPTED),
         }
     }
+}
+
+/// True for the commands whose ESMTP parameters may make them longer than a plain command
+/// line (MAIL and RCPT).
+fn takes_params(line: &[u8]) -> bool {
+    let verb = line.get(..5).unwrap_or_default();
+    verb.eq_ignore_ascii_case(b"MAIL ") || verb.eq_ignore_ascii_case(b"RCPT ")
 }
 
 fn truncate(s: &str, max: usize) -> &str {
