@@ -318,10 +318,10 @@ mod replies {
     pub const NON_ASCII: Reply =
         Reply::fixed(553, E::new(5, 6, 7), "Non-ASCII address requires SMTPUTF8");
     pub const BAD_HELO: Reply = Reply::fixed(501, E::new(5, 5, 4), "Invalid domain name");
-    pub const PIPELINING_NOT_OFFERED: Reply = Reply::fixed(
-        500,
-        E::new(5, 5, 1),
-        "Invalid command: pipelining not offered; message not accepted",
+    pub const UNSYNCHRONIZED: Reply = Reply::fixed(
+        554,
+        E::new(5, 5, 0),
+        "Message refused: commands sent before the end of data was answered (PIPELINING not offered)",
     );
     pub const NOT_OFFERED_PARAM: Reply = Reply::fixed(
         555,
@@ -1303,6 +1303,9 @@ impl ServerSession {
 
     fn end_of_data(&mut self, flags: crate::smtp::DataFlags) {
         self.mode = Mode::Command;
+        if !self.pipelining_negotiated() && self.input_pos < self.input.len() {
+            return self.refuse_unsynchronized();
+        }
         let size = self.transaction.as_ref().map_or(0, |t| t.size);
         let max = self.config.max_message_size;
         let refusal = if max > 0 && size > max {
@@ -1319,14 +1322,22 @@ impl ServerSession {
             self.transaction = None;
             return self.reply(&reply);
         }
-        if !self.pipelining_negotiated() && self.input_pos < self.input.len() {
-            // Commands sent after the end of data without waiting for its reply, when
-            // PIPELINING was not offered: the signature of SMTP smuggling. Refuse the message.
-            self.abort_data();
-            self.transaction = None;
-            return self.close_with(replies::PIPELINING_NOT_OFFERED);
-        }
         self.commit();
+    }
+
+    /// Input arrived after the end of data before its reply, and PIPELINING was not offered:
+    /// the signature of SMTP smuggling, where what follows the end of data is a second,
+    /// forged message. Refuse this message, then end the session with 421 (RFC 5321 section
+    /// 3.8 allows closing only after a 421) without reading what follows.
+    fn refuse_unsynchronized(&mut self) {
+        self.abort_data();
+        self.transaction = None;
+        self.reply(&replies::UNSYNCHRONIZED);
+        let text = format!(
+            "{} Error: protocol synchronization, closing",
+            self.config.hostname
+        );
+        self.close_with(Reply::new(421, EnhancedCode::new(4, 5, 0), text));
     }
 
     fn pipelining_negotiated(&self) -> bool {
