@@ -581,10 +581,10 @@ impl ServerSession {
         if let Greeting::Waiting { early_talker } = &mut self.greeting {
             *early_talker = true;
         }
-        if self.input_pos > 0 && self.input_pos == self.input.len() {
-            self.input.clear();
-            self.input_pos = 0;
-        }
+        // Drop what has been consumed. Clearing only an empty buffer would let it grow for the
+        // whole session when reads keep ending in the middle of a line.
+        self.input.drain(..self.input_pos);
+        self.input_pos = 0;
         self.input.extend_from_slice(bytes);
         self.touch(now);
         self.process();
@@ -618,14 +618,9 @@ impl ServerSession {
         };
         self.touch(now);
         if let Decision::Disconnect(reply) = decision {
-            if matches!(
-                pending,
-                Pending::Commit | Pending::Data | Pending::Bdat { .. }
-            ) {
-                self.abort_data();
-            }
-            self.close_with(reply);
-            return;
+            // Nothing to abandon: no content is received while a request is outstanding, and
+            // a refused commit is already known to the shell.
+            return self.close_with(reply);
         }
         self.resolve(pending, decision);
         self.process();
