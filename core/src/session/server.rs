@@ -286,9 +286,10 @@ mod replies {
         Reply::fixed(503, E::new(5, 5, 1), "Error: BODY=BINARYMIME requires BDAT");
     pub const TOO_MANY_RCPTS: Reply =
         Reply::fixed(452, E::new(4, 5, 3), "Error: too many recipients");
+    /// 4.7.0 (a policy limit), not 4.5.3, which RFC 3463 reserves for too many recipients.
     pub const TOO_MANY_MESSAGES: Reply = Reply::fixed(
         452,
-        E::new(4, 5, 3),
+        E::new(4, 7, 0),
         "Error: too many messages in this session",
     );
     pub const TOO_BIG: Reply = Reply::fixed(
