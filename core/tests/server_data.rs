@@ -577,6 +577,18 @@ fn rset_abandons_a_bdat_transaction() {
 }
 
 #[test]
+fn a_new_ehlo_abandons_a_bdat_transaction() {
+    let mut h = in_transaction(config());
+    h.send(b"BDAT 3\r\nabc");
+    assert!(h.line("EHLO client.example").starts_with("250-"));
+    assert_eq!(h.aborted, 1);
+    assert_eq!(
+        h.send(b"BDAT 1 LAST\r\nx"),
+        b"503 5.5.1 Error: need MAIL command\r\n"
+    );
+}
+
+#[test]
 fn bdat_is_not_offered_after_helo_or_when_switched_off() {
     let mut h = harness(config());
     h.line("HELO client.example");

@@ -59,7 +59,8 @@ pub struct ServerConfig {
     pub max_recipients: usize,
     /// Most messages per session.
     pub max_messages: usize,
-    /// Protocol errors tolerated before the session is closed with 421.
+    /// The protocol error (failed AUTH included) that reaches this count is answered, then
+    /// the session is closed with 421.
     pub max_errors: usize,
     /// Longest command line, CRLF included (RFC 5321: at least 512).
     pub max_command_line: usize,
@@ -90,7 +91,8 @@ pub struct ServerConfig {
     pub lenient_paths: bool,
     /// Idle time allowed while waiting for a command (RFC 5321 section 4.5.3.2.7: 5 minutes).
     pub command_timeout: Duration,
-    /// Idle time allowed between pieces of message data.
+    /// Idle time allowed between pieces of message content (after 354, or inside a BDAT
+    /// chunk).
     pub data_timeout: Duration,
 }
 
@@ -135,8 +137,11 @@ pub struct ConnectionInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Request {
-    /// A client connected: greet it (`Accept`) or turn it away. Input sent before the answer is
-    /// an early talker's, and the session is closed.
+    /// A client connected: greet it (`Accept`) or turn it away. A 421 (or 521) refusal, or
+    /// `Disconnect`, closes the connection; any other refusal (normally 554) is sent as the
+    /// greeting and the session then accepts only QUIT, answering 503 to everything else
+    /// (RFC 5321 section 3.1). A client that sends anything before the answer is an early
+    /// talker and is refused that way too, even if the answer is `Accept`.
     Connect,
     /// HELO or EHLO with its argument.
     Helo {
@@ -1474,10 +1479,7 @@ impl ServerSession {
                 });
                 return;
             }
-            Pending::Commit => {
-                // The shell already knows: it refused the commit itself.
-                self.reply(&reply);
-            }
+            // A refused commit needs no DataAborted: the shell refused it itself.
             _ => self.reply(&reply),
         }
         if closing {
@@ -1497,27 +1499,30 @@ impl ServerSession {
         self.reply(&reply);
     }
 
+    /// The shell accepted the connection: greet with 220, unless the client spoke first.
+    fn greet(&mut self, custom: Option<&Reply>) {
+        if self.greeting == (Greeting::Waiting { early_talker: true }) {
+            // A client that talks before the greeting is not following the protocol
+            // (typically a spam bot that does not wait): refuse it. What it sent is then
+            // answered like any command after a refused greeting.
+            let text = format!(
+                "{} Protocol error: input sent before the greeting",
+                self.config.hostname
+            );
+            return self.refuse_greeting(Reply::plain(554, text));
+        }
+        self.greeting = Greeting::Sent;
+        let default = Reply::plain(
+            220,
+            format!("{} {}", self.config.hostname, self.config.banner),
+        );
+        self.reply(custom.unwrap_or(&default));
+    }
+
     fn accept(&mut self, pending: Pending, custom: Option<&Reply>) {
         let send = |s: &mut Self, default: &Reply| s.reply(custom.unwrap_or(default));
         match pending {
-            Pending::Connect => {
-                if self.greeting == (Greeting::Waiting { early_talker: true }) {
-                    // A client that talks before the greeting is not following the protocol
-                    // (typically a spam bot that does not wait): refuse it. What it sent is
-                    // then answered like any command after a refused greeting.
-                    let text = format!(
-                        "{} Protocol error: input sent before the greeting",
-                        self.config.hostname
-                    );
-                    return self.refuse_greeting(Reply::plain(554, text));
-                }
-                self.greeting = Greeting::Sent;
-                let default = Reply::plain(
-                    220,
-                    format!("{} {}", self.config.hostname, self.config.banner),
-                );
-                send(self, &default);
-            }
+            Pending::Connect => self.greet(custom),
             Pending::Helo { ehlo, host } => {
                 let reply = self.ehlo_reply(ehlo, &host);
                 self.abort_transaction();
