@@ -208,10 +208,11 @@ impl ServerHarness {
 fn record(transcript: &mut String, prefix: &str, bytes: &[u8]) {
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         transcript.push_str(prefix);
-        for &b in line {
+        // Only the final CRLF is implicit; a CR anywhere else is a bare CR and must show.
+        let crlf = line.ends_with(b"\r\n");
+        let shown = if crlf { &line[..line.len() - 2] } else { line };
+        for &b in shown {
             match b {
-                b'\r' if line.ends_with(b"\r\n") && line.len() >= 2 => {}
-                b'\n' if line.ends_with(b"\r\n") => {}
                 b'\r' => transcript.push_str("\\r"),
                 b'\n' => transcript.push_str("\\n"),
                 b'\t' => transcript.push_str("\\t"),
@@ -221,7 +222,7 @@ fn record(transcript: &mut String, prefix: &str, bytes: &[u8]) {
                 }
             }
         }
-        if !line.ends_with(b"\r\n") && !line.is_empty() {
+        if !crlf && !line.is_empty() {
             transcript.push_str(" (no CRLF)");
         }
         transcript.push('\n');

@@ -59,7 +59,8 @@ pub struct ServerConfig {
     pub max_recipients: usize,
     /// Most messages per session.
     pub max_messages: usize,
-    /// Protocol errors tolerated before the session is closed with 421.
+    /// The protocol error (failed AUTH included) that reaches this count is answered, then
+    /// the session is closed with 421.
     pub max_errors: usize,
     /// Longest command line, CRLF included (RFC 5321: at least 512).
     pub max_command_line: usize,
@@ -90,7 +91,8 @@ pub struct ServerConfig {
     pub lenient_paths: bool,
     /// Idle time allowed while waiting for a command (RFC 5321 section 4.5.3.2.7: 5 minutes).
     pub command_timeout: Duration,
-    /// Idle time allowed between pieces of message data.
+    /// Idle time allowed between pieces of message content (after 354, or inside a BDAT
+    /// chunk).
     pub data_timeout: Duration,
 }
 
@@ -134,8 +136,11 @@ pub struct ConnectionInfo {
 /// A question for the shell. Answer it with [`ServerSession::answer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// A client connected: greet it (`Accept`) or turn it away. Input sent before the answer is
-    /// an early talker's, and the session is closed.
+    /// A client connected: greet it (`Accept`) or turn it away. A 421 (or 521) refusal, or
+    /// `Disconnect`, closes the connection; any other refusal (normally 554) is sent as the
+    /// greeting and the session then accepts only QUIT, answering 503 to everything else
+    /// (RFC 5321 section 3.1). A client that sends anything before the answer is an early
+    /// talker and is refused that way too, even if the answer is `Accept`.
     Connect,
     /// HELO or EHLO with its argument.
     Helo {
@@ -214,11 +219,13 @@ mod replies {
     pub const RESET: Reply = Reply::fixed(250, E::new(2, 0, 0), "Reset state");
     pub const ACCEPTED: Reply = Reply::fixed(250, E::new(2, 0, 0), "Message accepted for delivery");
     pub const BYE: Reply = Reply::fixed(221, E::new(2, 0, 0), "Bye");
-    // RFC 3463 has no enhanced-code class for 3xx replies.
+    /// No enhanced code: RFC 3463 codes have classes 2, 4 and 5 only, and the class must match
+    /// the first digit of the reply (RFC 2034), so a 354 cannot carry one.
     pub const START_DATA: Reply = Reply::fixed_plain(354, "End data with <CR><LF>.<CR><LF>");
+    /// 2.0.0: RFC 3463's X.5.2 means "syntax error" and is only meaningful as a failure.
     pub const VRFY: Reply = Reply::fixed(
         252,
-        E::new(2, 5, 2),
+        E::new(2, 0, 0),
         "Cannot VRFY user, but will accept message and attempt delivery",
     );
     pub const EXPN: Reply = Reply::fixed(502, E::new(5, 5, 1), "EXPN not available");
@@ -256,6 +263,11 @@ mod replies {
         Reply::fixed(530, E::new(5, 7, 0), "Must issue a STARTTLS command first");
     pub const TLS_ACTIVE: Reply = Reply::fixed(503, E::new(5, 5, 1), "TLS already active");
     pub const TLS_NOT_OFFERED: Reply = Reply::fixed(502, E::new(5, 5, 1), "STARTTLS not available");
+    pub const NO_SERVICE: Reply = Reply::fixed(
+        503,
+        E::new(5, 5, 1),
+        "Error: no SMTP service here, only QUIT is accepted",
+    );
     pub const NEED_HELO: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: send HELO/EHLO first");
     pub const NEED_MAIL: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: need MAIL command");
     pub const NEED_RCPT: Reply = Reply::fixed(503, E::new(5, 5, 1), "Error: need RCPT command");
@@ -273,9 +285,10 @@ mod replies {
         Reply::fixed(503, E::new(5, 5, 1), "Error: BODY=BINARYMIME requires BDAT");
     pub const TOO_MANY_RCPTS: Reply =
         Reply::fixed(452, E::new(4, 5, 3), "Error: too many recipients");
+    /// 4.7.0 (a policy limit), not 4.5.3, which RFC 3463 reserves for too many recipients.
     pub const TOO_MANY_MESSAGES: Reply = Reply::fixed(
         452,
-        E::new(4, 5, 3),
+        E::new(4, 7, 0),
         "Error: too many messages in this session",
     );
     pub const TOO_BIG: Reply = Reply::fixed(
@@ -305,10 +318,10 @@ mod replies {
     pub const NON_ASCII: Reply =
         Reply::fixed(553, E::new(5, 6, 7), "Non-ASCII address requires SMTPUTF8");
     pub const BAD_HELO: Reply = Reply::fixed(501, E::new(5, 5, 4), "Invalid domain name");
-    pub const PIPELINING_NOT_OFFERED: Reply = Reply::fixed(
-        500,
-        E::new(5, 5, 1),
-        "Invalid command: pipelining not offered; message not accepted",
+    pub const UNSYNCHRONIZED: Reply = Reply::fixed(
+        554,
+        E::new(5, 5, 0),
+        "Message refused: commands sent before the end of data was answered (PIPELINING not offered)",
     );
     pub const NOT_OFFERED_PARAM: Reply = Reply::fixed(
         555,
@@ -383,6 +396,21 @@ enum Pending {
     Commit,
 }
 
+/// Where the session stands with its greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    /// The Connect request is outstanding. Input received now comes from an early talker.
+    Waiting {
+        /// The client has already sent something.
+        early_talker: bool,
+    },
+    /// The client was greeted with 220: a normal session.
+    Sent,
+    /// The greeting refused the client (554). RFC 5321 section 3.1: the server must still
+    /// wait for QUIT, and answers anything else with 503.
+    Refused,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum BodyKind {
     #[default]
@@ -400,6 +428,12 @@ struct Transaction {
     body: BodyKind,
     size: u64,
 }
+
+/// How much longer than `max_command_line` a MAIL or RCPT line may be. RFC 5321 section
+/// 4.5.3.1.4 lets extensions raise the 512-octet limit, and the parameters do: SIZE by 26
+/// octets (RFC 1870), AUTH= by 500 (RFC 4954), ENVID, RET, NOTIFY and ORCPT by up to several
+/// hundred more (RFC 3461). Other commands keep the plain limit.
+const PARAMS_ALLOWANCE: usize = 1024;
 
 /// Chunks of message content are handed to the shell at least this often.
 const DATA_CHUNK: usize = 64 * 1024;
@@ -419,8 +453,7 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     pending: Option<(RequestId, Pending)>,
     next_request: u64,
-    greeted: bool,
-    early_talker: bool,
+    greeting: Greeting,
     helo: Option<(bool, Host)>,
     tls: bool,
     auth_user: Option<String>,
@@ -428,7 +461,9 @@ pub struct ServerSession {
     data_buf: Vec<u8>,
     messages: usize,
     errors: usize,
-    deadline: Option<Time>,
+    /// When the client last sent something (or the shell last answered): the idle timer
+    /// runs from here.
+    last_activity: Time,
 }
 
 impl ServerSession {
@@ -446,8 +481,9 @@ impl ServerSession {
             events: VecDeque::new(),
             pending: None,
             next_request: 0,
-            greeted: false,
-            early_talker: false,
+            greeting: Greeting::Waiting {
+                early_talker: false,
+            },
             helo: None,
             tls: info.tls,
             auth_user: None,
@@ -455,10 +491,9 @@ impl ServerSession {
             data_buf: Vec::new(),
             messages: 0,
             errors: 0,
-            deadline: None,
+            last_activity: now,
         };
         s.request(Pending::Connect, Request::Connect);
-        s.deadline = Some(now + s.config.command_timeout);
         s
     }
 
@@ -521,11 +556,12 @@ impl ServerSession {
     /// When [`handle_timeout`](Self::handle_timeout) should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.pending.is_some() {
-            // The client is waiting for us, not the other way round.
+        if self.pending.is_some() || self.is_closed() {
+            // While a request is outstanding the client is waiting for us, not the other way
+            // round.
             return None;
         }
-        self.deadline
+        Some(self.last_activity + self.idle_timeout())
     }
 
     // ----- inputs -----
@@ -539,13 +575,16 @@ impl ServerSession {
             Mode::TlsHandshake => return,
             _ => {}
         }
-        if !self.greeted {
-            self.early_talker = true;
+        if bytes.is_empty() {
+            return;
         }
-        if self.input_pos > 0 && self.input_pos == self.input.len() {
-            self.input.clear();
-            self.input_pos = 0;
+        if let Greeting::Waiting { early_talker } = &mut self.greeting {
+            *early_talker = true;
         }
+        // Drop what has been consumed. Clearing only an empty buffer would let it grow for the
+        // whole session when reads keep ending in the middle of a line.
+        self.input.drain(..self.input_pos);
+        self.input_pos = 0;
         self.input.extend_from_slice(bytes);
         self.touch(now);
         self.process();
@@ -553,14 +592,16 @@ impl ServerSession {
 
     /// The deadline from [`poll_timeout`](Self::poll_timeout) may have passed.
     pub fn handle_timeout(&mut self, now: Time) {
-        if self.is_closed() || self.pending.is_some() {
+        if self.poll_timeout().is_none_or(|deadline| now < deadline) {
             return;
         }
-        if self.deadline.is_some_and(|d| now >= d) {
-            let text = format!("{} Error: timeout exceeded", self.config.hostname);
-            self.abort_data();
-            self.close_with(Reply::new(421, EnhancedCode::new(4, 4, 2), text));
+        self.abort_data();
+        if matches!(self.mode, Mode::TlsHandshake) {
+            // The stream belongs to the TLS handshake: a plaintext reply would only corrupt it.
+            return self.close();
         }
+        let text = format!("{} Error: timeout exceeded", self.config.hostname);
+        self.close_with(Reply::new(421, EnhancedCode::new(4, 4, 2), text));
     }
 
     /// The shell's answer to request `id`. Answers to requests that are no longer outstanding
@@ -577,14 +618,9 @@ impl ServerSession {
         };
         self.touch(now);
         if let Decision::Disconnect(reply) = decision {
-            if matches!(
-                pending,
-                Pending::Commit | Pending::Data | Pending::Bdat { .. }
-            ) {
-                self.abort_data();
-            }
-            self.close_with(reply);
-            return;
+            // Nothing to abandon: no content is received while a request is outstanding, and
+            // a refused commit is already known to the shell.
+            return self.close_with(reply);
         }
         self.resolve(pending, decision);
         self.process();
@@ -615,6 +651,10 @@ impl ServerSession {
         }
         self.abort_data();
         self.pending = None;
+        if matches!(self.mode, Mode::TlsHandshake) {
+            // No plaintext reply in the middle of a TLS handshake.
+            return self.close();
+        }
         let text = format!(
             "{} Service shutting down, closing channel",
             self.config.hostname
@@ -624,12 +664,20 @@ impl ServerSession {
 
     // ----- the machine -----
 
+    /// Restarts the idle timer.
     fn touch(&mut self, now: Time) {
-        let timeout = match self.mode {
+        // Time must not go backwards; if it does, treat it as no time having passed.
+        self.last_activity = self.last_activity.max(now);
+    }
+
+    /// The idle time allowed in the current mode. It is chosen when the timer is read, not
+    /// when it is restarted, so that a command that switches to DATA (or back) gets the
+    /// timeout of the mode it switched to.
+    fn idle_timeout(&self) -> Duration {
+        match self.mode {
             Mode::Data(_) | Mode::Bdat(_) => self.config.data_timeout,
             _ => self.config.command_timeout,
-        };
-        self.deadline = Some(now + timeout);
+        }
     }
 
     fn request(&mut self, pending: Pending, request: Request) {
@@ -662,7 +710,6 @@ impl ServerSession {
         if !self.is_closed() {
             self.mode = Mode::Closed;
             self.pending = None;
-            self.deadline = None;
             self.events.push_back(ServerEvent::Close);
         }
     }
@@ -703,9 +750,10 @@ impl ServerSession {
 
     /// Reads and handles one command line; false when no complete line is buffered.
     fn step_command(&mut self) -> bool {
+        let max = self.config.max_command_line;
         let frame = self
             .framer
-            .next(&self.input[self.input_pos..], self.config.max_command_line);
+            .next(&self.input[self.input_pos..], max + PARAMS_ALLOWANCE);
         match frame {
             Frame::Incomplete => false,
             Frame::TooLong { consumed } => {
@@ -723,12 +771,15 @@ impl ServerSession {
             } => {
                 let start = self.input_pos;
                 self.input_pos += consumed;
+                let line = &self.input[start..start + len];
                 if bare_cr {
                     self.error(&replies::BARE_CR_COMMAND);
                 } else if bare_lf && self.config.bare_newline == BareNewline::Reject {
                     self.error(&replies::BARE_LF_COMMAND);
+                } else if consumed > max && !takes_params(line) {
+                    self.error(&replies::LINE_TOO_LONG);
                 } else {
-                    let line = self.input[start..start + len].to_vec();
+                    let line = line.to_vec();
                     self.command_line(&line);
                 }
                 true
@@ -743,27 +794,31 @@ impl ServerSession {
 
     fn parse_options(&self) -> ParseOptions {
         ParseOptions {
-            smtputf8_offered: self.config.smtputf8 && self.is_esmtp(),
+            smtputf8_offered: self.smtputf8_offered() && self.is_esmtp(),
             utf8_transaction: self.transaction.as_ref().is_some_and(|t| t.params.smtputf8),
             lenient_paths: self.config.lenient_paths,
         }
     }
 
     fn command_line(&mut self, line: &[u8]) {
-        let command = match Command::parse(line, self.parse_options()) {
+        let parsed = Command::parse(line, self.parse_options());
+        if self.greeting == Greeting::Refused {
+            return match parsed {
+                Ok(Command::Quit) => self.close_with(replies::BYE),
+                _ => self.error(&replies::NO_SERVICE),
+            };
+        }
+        let command = match parsed {
             Ok(c) => c,
             Err(e) => return self.command_error(&e),
         };
+        // RFC 3207 section 4: when TLS is required, every command but NOOP, EHLO, STARTTLS
+        // and QUIT gets 530 until it is on.
         if self.config.tls == TlsPolicy::Require
             && !self.tls
             && !matches!(
                 command,
-                Command::Ehlo(_)
-                    | Command::Helo(_)
-                    | Command::StartTls
-                    | Command::Noop
-                    | Command::Rset
-                    | Command::Quit
+                Command::Ehlo(_) | Command::StartTls | Command::Noop | Command::Quit
             )
         {
             return self.error(&replies::TLS_REQUIRED);
@@ -856,7 +911,7 @@ impl ServerSession {
             kw("CHUNKING");
             kw("BINARYMIME");
         }
-        if c.smtputf8 {
+        if self.smtputf8_offered() {
             kw("SMTPUTF8");
         }
         if c.dsn {
@@ -870,6 +925,11 @@ impl ServerSession {
         }
         kw("HELP");
         Reply::plain(250, text)
+    }
+
+    /// RFC 6531 section 3.1: a server offering SMTPUTF8 must also offer 8BITMIME.
+    fn smtputf8_offered(&self) -> bool {
+        self.config.smtputf8 && self.config.eight_bit_mime
     }
 
     fn auth_offered(&self) -> bool {
@@ -890,14 +950,7 @@ impl ServerSession {
         if self.messages >= c.max_messages {
             return self.reply(&replies::TOO_MANY_MESSAGES);
         }
-        let esmtp = self.is_esmtp();
-        let offered = match params.body {
-            Some(Body::EightBitMime) => c.eight_bit_mime,
-            Some(Body::BinaryMime) => c.chunking,
-            _ => true,
-        } && (!params.smtputf8 || c.smtputf8)
-            && (c.dsn || (params.ret.is_none() && params.envid.is_none()));
-        if !offered || (!esmtp && params != MailParams::default()) {
+        if !self.mail_params_offered(&params) {
             return self.error(&replies::NOT_OFFERED_PARAM);
         }
         if c.max_message_size > 0 && params.size.is_some_and(|s| s > c.max_message_size) {
@@ -916,6 +969,23 @@ impl ServerSession {
         );
     }
 
+    /// True when every parameter given belongs to an extension the EHLO reply listed. After
+    /// HELO none was listed, so none may be used.
+    fn mail_params_offered(&self, params: &MailParams) -> bool {
+        let c = &self.config;
+        if !self.is_esmtp() {
+            return *params == MailParams::default();
+        }
+        let body = match params.body {
+            Some(Body::EightBitMime) => c.eight_bit_mime,
+            Some(Body::BinaryMime) => c.chunking,
+            Some(Body::SevenBit) | None => true,
+        };
+        body && (!params.smtputf8 || self.smtputf8_offered())
+            && (c.dsn || (params.ret.is_none() && params.envid.is_none()))
+            && (params.auth.is_none() || self.auth_offered())
+    }
+
     fn rcpt_command(&mut self, to: ForwardPath, params: RcptParams) {
         let Some(tx) = &self.transaction else {
             return self.error(&replies::NEED_MAIL);
@@ -923,7 +993,8 @@ impl ServerSession {
         if tx.body != BodyKind::None {
             return self.error(&replies::IN_TRANSACTION);
         }
-        if !self.config.dsn && params != RcptParams::default() {
+        // NOTIFY and ORCPT belong to DSN, which only an EHLO reply can offer.
+        if params != RcptParams::default() && !(self.config.dsn && self.is_esmtp()) {
             return self.error(&replies::NOT_OFFERED_PARAM);
         }
         if tx.rcpts.len() >= self.config.max_recipients {
@@ -970,7 +1041,9 @@ impl ServerSession {
     }
 
     fn bdat_command(&mut self, size: u64, last: bool) {
-        let refuse = if !self.config.chunking {
+        // CHUNKING is only offered in the EHLO reply; after HELO, BDAT is as unknown as when
+        // it is switched off.
+        let refuse = if !self.config.chunking || !self.is_esmtp() {
             Some(replies::UNRECOGNIZED)
         } else {
             self.body_refusal(BodyKind::Bdat)
@@ -1107,12 +1180,24 @@ impl ServerSession {
                 }
                 true
             }
-            Frame::Line { len, consumed, .. } => {
+            Frame::Line {
+                len,
+                consumed,
+                bare_lf,
+                bare_cr,
+            } => {
                 let start = self.input_pos;
                 self.input_pos += consumed;
                 self.mode = Mode::Command;
-                let line = self.input[start..start + len].to_vec();
-                self.sasl_response(step, &line);
+                // A SASL response is framed like a command line, with the same rules.
+                if bare_cr {
+                    self.error(&replies::BARE_CR_COMMAND);
+                } else if bare_lf && self.config.bare_newline == BareNewline::Reject {
+                    self.error(&replies::BARE_LF_COMMAND);
+                } else {
+                    let line = self.input[start..start + len].to_vec();
+                    self.sasl_response(step, &line);
+                }
                 true
             }
         }
@@ -1213,6 +1298,9 @@ impl ServerSession {
 
     fn end_of_data(&mut self, flags: crate::smtp::DataFlags) {
         self.mode = Mode::Command;
+        if !self.pipelining_negotiated() && self.input_pos < self.input.len() {
+            return self.refuse_unsynchronized();
+        }
         let size = self.transaction.as_ref().map_or(0, |t| t.size);
         let max = self.config.max_message_size;
         let refusal = if max > 0 && size > max {
@@ -1229,14 +1317,22 @@ impl ServerSession {
             self.transaction = None;
             return self.reply(&reply);
         }
-        if !self.pipelining_negotiated() && self.input_pos < self.input.len() {
-            // Commands sent after the end of data without waiting for its reply, when
-            // PIPELINING was not offered: the signature of SMTP smuggling. Refuse the message.
-            self.abort_data();
-            self.transaction = None;
-            return self.close_with(replies::PIPELINING_NOT_OFFERED);
-        }
         self.commit();
+    }
+
+    /// Input arrived after the end of data before its reply, and PIPELINING was not offered:
+    /// the signature of SMTP smuggling, where what follows the end of data is a second,
+    /// forged message. Refuse this message, then end the session with 421 (RFC 5321 section
+    /// 3.8 allows closing only after a 421) without reading what follows.
+    fn refuse_unsynchronized(&mut self) {
+        self.abort_data();
+        self.transaction = None;
+        self.reply(&replies::UNSYNCHRONIZED);
+        let text = format!(
+            "{} Error: protocol synchronization, closing",
+            self.config.hostname
+        );
+        self.close_with(Reply::new(421, EnhancedCode::new(4, 5, 0), text));
     }
 
     fn pipelining_negotiated(&self) -> bool {
@@ -1343,49 +1439,41 @@ impl ServerSession {
 
     /// Acts on the shell's answer to a request.
     fn resolve(&mut self, pending: Pending, decision: Decision) {
-        let refusal = match decision {
-            Decision::Accept => None,
-            Decision::Reply(r) if r.is_positive() => {
-                self.accept(pending, Some(&r));
-                return;
+        let reply = match decision {
+            Decision::Accept => return self.accept(pending, None),
+            // DATA's positive reply is the intermediate 354, not a 2xx.
+            Decision::Reply(r)
+                if r.is_positive() || (r.code == 354 && matches!(pending, Pending::Data)) =>
+            {
+                return self.accept(pending, Some(&r));
             }
-            Decision::Reply(r) => Some(r),
-            Decision::Disconnect(r) => Some(r),
-        };
-        let Some(reply) = refusal else {
-            return self.accept(pending, None);
+            Decision::Reply(r) | Decision::Disconnect(r) => r,
         };
         let closing = reply.code == 421;
         match pending {
-            Pending::Connect => {
-                self.greeted = true;
-                return self.close_with(reply);
-            }
-            Pending::Auth { .. } => {
-                self.errors += 1;
+            Pending::Connect => return self.refuse_greeting(reply),
+            // A failed authentication counts towards the error limit, which is what stops a
+            // client from guessing passwords for ever on one connection.
+            Pending::Auth { .. } if !closing => self.error(&reply),
+            Pending::Bdat { .. } if closing => {
+                self.transaction = None;
                 self.reply(&reply);
             }
             Pending::Bdat { size, last } => {
-                // The shell refused the message; its first chunk is still on the way.
+                // The shell refused the message; its first chunk is still on the way and must
+                // be read and discarded before the refusal is sent (RFC 3030).
                 self.transaction = None;
-                let closing = reply.code == 421;
                 self.enter_bdat(BdatChunk {
                     remaining: size,
                     last,
                     refuse: Some(BdatRefusal {
-                        reply: reply.clone(),
+                        reply,
                         protocol_error: false,
                     }),
                 });
-                if closing {
-                    self.close();
-                }
                 return;
             }
-            Pending::Commit => {
-                // The shell already knows: it refused the commit itself.
-                self.reply(&reply);
-            }
+            // A refused commit needs no DataAborted: the shell refused it itself.
             _ => self.reply(&reply),
         }
         if closing {
@@ -1394,24 +1482,41 @@ impl ServerSession {
         }
     }
 
+    /// Greets the client with a refusal. 421 (and RFC 7504's 521) close the connection; any
+    /// other refusal, normally 554, leaves it open until the client says QUIT (RFC 5321
+    /// section 3.1).
+    fn refuse_greeting(&mut self, reply: Reply) {
+        if matches!(reply.code, 421 | 521) {
+            return self.close_with(reply);
+        }
+        self.greeting = Greeting::Refused;
+        self.reply(&reply);
+    }
+
+    /// The shell accepted the connection: greet with 220, unless the client spoke first.
+    fn greet(&mut self, custom: Option<&Reply>) {
+        if self.greeting == (Greeting::Waiting { early_talker: true }) {
+            // A client that talks before the greeting is not following the protocol
+            // (typically a spam bot that does not wait): refuse it. What it sent is then
+            // answered like any command after a refused greeting.
+            let text = format!(
+                "{} Protocol error: input sent before the greeting",
+                self.config.hostname
+            );
+            return self.refuse_greeting(Reply::plain(554, text));
+        }
+        self.greeting = Greeting::Sent;
+        let default = Reply::plain(
+            220,
+            format!("{} {}", self.config.hostname, self.config.banner),
+        );
+        self.reply(custom.unwrap_or(&default));
+    }
+
     fn accept(&mut self, pending: Pending, custom: Option<&Reply>) {
         let send = |s: &mut Self, default: &Reply| s.reply(custom.unwrap_or(default));
         match pending {
-            Pending::Connect => {
-                self.greeted = true;
-                if self.early_talker {
-                    let text = format!(
-                        "{} Protocol error: input sent before the greeting",
-                        self.config.hostname
-                    );
-                    return self.close_with(Reply::new(554, EnhancedCode::new(5, 5, 1), text));
-                }
-                let default = Reply::plain(
-                    220,
-                    format!("{} {}", self.config.hostname, self.config.banner),
-                );
-                send(self, &default);
-            }
+            Pending::Connect => self.greet(custom),
             Pending::Helo { ehlo, host } => {
                 let reply = self.ehlo_reply(ehlo, &host);
                 self.abort_transaction();
@@ -1443,7 +1548,9 @@ impl ServerSession {
                 if let Some(tx) = &mut self.transaction {
                     tx.body = BodyKind::Data;
                 }
-                send(self, &replies::START_DATA);
+                // Only a 354 tells the client to go ahead: a 2xx text cannot stand in for it.
+                let reply = custom.filter(|r| r.code == 354);
+                self.reply(reply.unwrap_or(&replies::START_DATA));
                 let max_line = self.config.max_text_line.saturating_sub(2);
                 self.mode = Mode::Data(Box::new(DataDecoder::new(max_line)));
             }
@@ -1456,6 +1563,13 @@ impl ServerSession {
             Pending::Commit => send(self, &replies::ACCEPTED),
         }
     }
+}
+
+/// True for the commands whose ESMTP parameters may make them longer than a plain command
+/// line (MAIL and RCPT).
+fn takes_params(line: &[u8]) -> bool {
+    let verb = line.get(..5).unwrap_or_default();
+    verb.eq_ignore_ascii_case(b"MAIL ") || verb.eq_ignore_ascii_case(b"RCPT ")
 }
 
 fn truncate(s: &str, max: usize) -> &str {
