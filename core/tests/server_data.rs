@@ -400,11 +400,11 @@ fn bdat_chunks_are_taken_verbatim() {
     d.take_output();
     d.take_events();
     // No dot-stuffing and no end marker: the octets, counted.
-    d.input(b"BDAT 9\r\n.\r\nline\r\nBDAT 7 LAST\r\n.\n\rQUIT");
+    d.input(b"BDAT 9\r\n.\r\nline\r\nBDAT 7 LAST\r\n.\r\nQUIT");
     assert_eq!(d.accept(), Request::Data);
     assert_eq!(d.take_output(), "250 2.0.0 9 octets received\r\n");
     assert!(matches!(d.peek(), Some(Request::Commit { size: 16, .. })));
-    assert_eq!(d.content(), b".\r\nline\r\n.\n\rQUIT");
+    assert_eq!(d.content(), b".\r\nline\r\n.\r\nQUIT");
     d.accept();
     assert_eq!(d.take_output(), ACCEPTED);
     assert!(!d.closed());

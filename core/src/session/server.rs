@@ -18,7 +18,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::{AuthMechanism, Credentials, Decision, RequestId};
 use crate::smtp::{
     BareNewline, Body, Command, CommandError, DataDecoder, EnhancedCode, ForwardPath, Frame, Host,
-    LineFramer, MailParams, ParamError, ParseOptions, PathError, RcptParams, Reply, ReversePath,
+    LineFramer, LineNormalizer, MailParams, ParamError, ParseOptions, PathError, RcptParams, Reply,
+    ReversePath,
 };
 use crate::time::Time;
 
@@ -427,6 +428,8 @@ struct Transaction {
     rcpt_attempts: usize,
     body: BodyKind,
     size: u64,
+    /// Line discipline for BDAT content (`None` for BINARYMIME, which may hold any octets).
+    bdat_lines: Option<LineNormalizer>,
 }
 
 /// How much longer than `max_command_line` a MAIL or RCPT line may be. RFC 5321 section
@@ -458,6 +461,9 @@ pub struct ServerSession {
     tls: bool,
     auth_user: Option<String>,
     transaction: Option<Transaction>,
+    /// The last MAIL was refused by the shell: RCPT, DATA and BDAT that a pipelining client sent
+    /// after it get 503 as RFC 2920 section 3.1 expects, without counting as protocol errors.
+    mail_refused: bool,
     data_buf: Vec<u8>,
     messages: usize,
     errors: usize,
@@ -488,6 +494,7 @@ impl ServerSession {
             tls: info.tls,
             auth_user: None,
             transaction: None,
+            mail_refused: false,
             data_buf: Vec::new(),
             messages: 0,
             errors: 0,
@@ -988,7 +995,7 @@ impl ServerSession {
 
     fn rcpt_command(&mut self, to: ForwardPath, params: RcptParams) {
         let Some(tx) = &self.transaction else {
-            return self.error(&replies::NEED_MAIL);
+            return self.sequence_error(&replies::NEED_MAIL);
         };
         if tx.body != BodyKind::None {
             return self.error(&replies::IN_TRANSACTION);
@@ -1033,9 +1040,22 @@ impl ServerSession {
         None
     }
 
+    /// A 503/554 to a command that follows a refusal: after a refused MAIL, or a DATA whose
+    /// recipients were all refused, the client's pipelined commands fail as RFC 2920 expects and
+    /// are not protocol errors. Anything else is.
+    fn sequence_error(&mut self, reply: &Reply) {
+        let consequence =
+            (self.mail_refused && *reply == replies::NEED_MAIL) || *reply == replies::NO_VALID_RCPT;
+        if consequence {
+            self.reply(reply);
+        } else {
+            self.error(reply);
+        }
+    }
+
     fn data_command(&mut self) {
         if let Some(reply) = self.body_refusal(BodyKind::Data) {
-            return self.error(&reply);
+            return self.sequence_error(&reply);
         }
         self.request(Pending::Data, Request::Data);
     }
@@ -1055,8 +1075,9 @@ impl ServerSession {
                 remaining: size,
                 last,
                 refuse: Some(BdatRefusal {
+                    protocol_error: !((self.mail_refused && reply == replies::NEED_MAIL)
+                        || reply == replies::NO_VALID_RCPT),
                     reply,
-                    protocol_error: true,
                 }),
             });
         }
@@ -1335,6 +1356,32 @@ impl ServerSession {
         self.close_with(Reply::new(421, EnhancedCode::new(4, 5, 0), text));
     }
 
+    /// The last BDAT chunk has arrived: the same line checks as at the end of DATA, unless the
+    /// body is BINARYMIME.
+    fn end_of_bdat(&mut self) {
+        let flags = match self
+            .transaction
+            .as_mut()
+            .and_then(|t| t.bdat_lines.as_mut())
+        {
+            Some(lines) => lines.finish(&mut self.data_buf),
+            None => crate::smtp::DataFlags::default(),
+        };
+        let refusal = if flags.bare_newline() && self.config.bare_newline == BareNewline::Reject {
+            Some(replies::BARE_NEWLINE)
+        } else if flags.long_line {
+            Some(replies::LONG_LINE)
+        } else {
+            None
+        };
+        if let Some(reply) = refusal {
+            self.abort_data();
+            self.transaction = None;
+            return self.reply(&reply);
+        }
+        self.commit();
+    }
+
     fn pipelining_negotiated(&self) -> bool {
         self.config.pipelining && self.is_esmtp()
     }
@@ -1371,10 +1418,18 @@ impl ServerSession {
         let done = chunk.remaining == 0;
         if !refusing {
             let start = self.input_pos;
-            self.data_buf
-                .extend_from_slice(&self.input[start..start + take_usize]);
+            let piece = &self.input[start..start + take_usize];
+            let before = self.data_buf.len();
+            match self
+                .transaction
+                .as_mut()
+                .and_then(|t| t.bdat_lines.as_mut())
+            {
+                Some(lines) => lines.process(piece, &mut self.data_buf),
+                None => self.data_buf.extend_from_slice(piece),
+            }
             if let Some(tx) = &mut self.transaction {
-                tx.size += take;
+                tx.size += (self.data_buf.len() - before) as u64;
             }
             if self.data_buf.len() >= DATA_CHUNK {
                 self.flush_data();
@@ -1399,7 +1454,7 @@ impl ServerSession {
             return;
         }
         if chunk.last {
-            self.commit();
+            self.end_of_bdat();
         } else {
             let size = self.transaction.as_ref().map_or(0, |t| t.size);
             let text = format!("{size} octets received");
@@ -1418,6 +1473,7 @@ impl ServerSession {
             self.abort_data();
         }
         self.transaction = None;
+        self.mail_refused = false;
     }
 
     fn abort_data(&mut self) {
@@ -1472,6 +1528,10 @@ impl ServerSession {
                     }),
                 });
                 return;
+            }
+            Pending::Mail { .. } => {
+                self.mail_refused = true;
+                self.reply(&reply);
             }
             // A refused commit needs no DataAborted: the shell refused it itself.
             _ => self.reply(&reply),
@@ -1528,6 +1588,7 @@ impl ServerSession {
                 send(self, &replies::AUTH_OK);
             }
             Pending::Mail { from, params } => {
+                self.mail_refused = false;
                 self.transaction = Some(Transaction {
                     from,
                     params,
@@ -1535,6 +1596,7 @@ impl ServerSession {
                     rcpt_attempts: 0,
                     body: BodyKind::None,
                     size: 0,
+                    bdat_lines: None,
                 });
                 send(self, &replies::SENDER_OK);
             }
@@ -1555,8 +1617,12 @@ impl ServerSession {
                 self.mode = Mode::Data(Box::new(DataDecoder::new(max_line)));
             }
             Pending::Bdat { size, last } => {
+                let max_line = self.config.max_text_line.saturating_sub(2);
                 if let Some(tx) = &mut self.transaction {
                     tx.body = BodyKind::Bdat;
+                    if tx.params.body != Some(Body::BinaryMime) {
+                        tx.bdat_lines = Some(LineNormalizer::new(max_line));
+                    }
                 }
                 self.start_bdat_chunk(size, last);
             }

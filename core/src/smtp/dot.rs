@@ -220,6 +220,92 @@ impl DataDecoder {
     }
 }
 
+/// Streaming line checker for content that arrives without dot-stuffing (BDAT chunks): it
+/// normalises bare CR and bare LF to CRLF and records them, and flags over-long lines, so that
+/// BDAT is held to the same line discipline as DATA.
+#[derive(Clone, Debug)]
+pub struct LineNormalizer {
+    pending_cr: bool,
+    line_len: usize,
+    max_line: usize,
+    flags: DataFlags,
+}
+
+impl LineNormalizer {
+    /// A checker for a new message; `max_line` as for [`DataDecoder::new`].
+    #[must_use]
+    pub fn new(max_line: usize) -> LineNormalizer {
+        LineNormalizer {
+            pending_cr: false,
+            line_len: 0,
+            max_line: if max_line == 0 { usize::MAX } else { max_line },
+            flags: DataFlags::default(),
+        }
+    }
+
+    /// Violations seen so far.
+    #[must_use]
+    pub fn flags(&self) -> DataFlags {
+        self.flags
+    }
+
+    /// Copies `input` to `out` with every line ending made CRLF.
+    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        if self.pending_cr && !input.is_empty() {
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.line_len = 0;
+            if input[0] == b'\n' {
+                i = 1;
+            } else {
+                self.flags.bare_cr = true;
+            }
+        }
+        while i < input.len() {
+            let rest = &input[i..];
+            let Some(off) = memchr2(b'\r', b'\n', rest) else {
+                self.add(rest.len());
+                out.extend_from_slice(rest);
+                return;
+            };
+            self.add(off);
+            out.extend_from_slice(&rest[..off]);
+            let pos = i + off;
+            if input[pos] == b'\n' {
+                self.flags.bare_lf = true;
+                i = pos + 1;
+            } else if pos + 1 == input.len() {
+                self.pending_cr = true;
+                return;
+            } else if input[pos + 1] == b'\n' {
+                i = pos + 2;
+            } else {
+                self.flags.bare_cr = true;
+                i = pos + 1;
+            }
+            out.extend_from_slice(b"\r\n");
+            self.line_len = 0;
+        }
+    }
+
+    /// Ends the content: a CR left at the very end is a bare CR.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> DataFlags {
+        if std::mem::take(&mut self.pending_cr) {
+            self.flags.bare_cr = true;
+            out.extend_from_slice(b"\r\n");
+        }
+        self.flags
+    }
+
+    fn add(&mut self, n: usize) {
+        self.line_len += n;
+        if self.line_len > self.max_line {
+            self.flags.long_line = true;
+        }
+    }
+}
+
 /// Streaming encoder of the DATA stream (client side). See the module documentation.
 #[derive(Clone, Debug)]
 pub struct DotStuffer {
@@ -414,6 +500,27 @@ mod tests {
         s.encode(b"\n.b", &mut out);
         s.finish(&mut out);
         assert_eq!(out, b"a\r\n..b\r\n.\r\n");
+    }
+
+    #[test]
+    fn line_normalizer_flags_and_normalises_across_chunks() {
+        let input = b"a\r\nb\nc\rd\r";
+        for split in 0..=input.len() {
+            let mut n = LineNormalizer::new(998);
+            let mut out = Vec::new();
+            n.process(&input[..split], &mut out);
+            n.process(&input[split..], &mut out);
+            let flags = n.finish(&mut out);
+            assert_eq!(out, b"a\r\nb\r\nc\r\nd\r\n", "split {split}");
+            assert!(flags.bare_lf && flags.bare_cr, "split {split}");
+        }
+        let mut n = LineNormalizer::new(998);
+        let mut out = Vec::new();
+        n.process(b"ok\r\n", &mut out);
+        assert_eq!(n.finish(&mut out), DataFlags::default());
+        let mut n = LineNormalizer::new(3);
+        n.process(b"abcd\r\n", &mut out);
+        assert!(n.finish(&mut out).long_line);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod path;
 pub mod reply;
 
 pub use command::{Command, CommandError, ParseOptions};
-pub use dot::{DataDecoder, DataFlags, DotStuffer};
+pub use dot::{DataDecoder, DataFlags, DotStuffer, LineNormalizer};
 pub use framing::{BareNewline, Frame, LineFramer};
 pub use params::{Body, MailParams, Notify, Orcpt, ParamError, RcptParams, Ret};
 pub use path::{AddressLiteral, ForwardPath, Host, Mailbox, PathError, PathOptions, ReversePath};
