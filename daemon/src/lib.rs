@@ -7,11 +7,13 @@
 //! - [`config_file`]: reading the configuration file or the embedded default.
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`ids`]: session and message identifiers.
+//! - [`queue`]: the durable queue store.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
 
 pub mod clock;
 pub mod config_file;
 pub mod ids;
 pub mod listener;
+pub mod queue;
 pub mod service;
 pub mod smtp_in;

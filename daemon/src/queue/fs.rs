@@ -72,7 +72,10 @@ impl Fs for RealFs {
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
     }
 
     fn create(&self, path: &Path) -> io::Result<RealFile> {

@@ -1,0 +1,8 @@
+//! The queue: durable storage of messages and envelopes (the scheduler and delivery build on
+//! it).
+
+pub mod fs;
+pub mod store;
+
+pub use fs::{Blocking, Fs, FsFile, Inline, RealFs, TokioBlocking};
+pub use store::{Incoming, Recovered, Store, StoreError};
