@@ -22,3 +22,29 @@ impl Clock for SystemClock {
         Time::from_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 }
+
+/// Tokio's clock mapped onto wall-clock time from a fixed starting point. Under tokio's paused
+/// test time or the simulator's virtual time it advances only when they do, which makes runs
+/// reproducible.
+#[derive(Clone, Copy, Debug)]
+pub struct TokioClock {
+    base: Time,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `base` now.
+    #[must_use]
+    pub fn starting_at(base: Time) -> TokioClock {
+        TokioClock {
+            base,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Time {
+        self.base + self.start.elapsed()
+    }
+}

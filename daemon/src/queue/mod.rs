@@ -2,6 +2,7 @@
 //! it).
 
 pub mod fs;
+pub mod scheduler;
 pub mod store;
 
 pub use fs::{Blocking, Fs, FsFile, Inline, RealFs, TokioBlocking};

@@ -1,6 +1,7 @@
 //! An in-memory file system that forgets, on `crash()`, everything that was not synced:
 //! file contents not followed by `sync_all`, and directory entries (creations, renames,
 //! removals) not followed by `sync_dir` on their directory.
+#![allow(dead_code)] // each test binary uses a different part of it
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};

@@ -1,0 +1,782 @@
+//! The scheduler: decides when each envelope is tried, hands batches to delivery, and turns
+//! outcomes into retries, removals and delivery status notifications.
+//!
+//! One task owns the in-memory state (every queued envelope, ordered by its next try). It never
+//! waits on the disk itself: deliveries, bounce composition and store updates run in tasks of
+//! their own and report back, so a slow disk or a slow remote server delays only its own work.
+//!
+//! Safety rules kept here:
+//! - an envelope leaves the queue only after its outcome is final and, for a failure, after the
+//!   notification to the sender has been committed to the queue (a crash in between delivers
+//!   the notification twice rather than never);
+//! - no notification is ever sent to the null sender; a failed notification goes to the
+//!   postmaster once, and a failure of that is only logged;
+//! - store failures are retried with growing pauses, never in a busy loop.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_core::Time;
+use petrel_core::queue::{Dsn, DsnKind, DsnRecipient, Envelope, EnvelopeId, MsgId, RetryPolicy};
+use petrel_core::session::client::OutcomeKind;
+use petrel_core::smtp::{EnhancedCode, Reply, Ret};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::fs::{Blocking, Fs};
+use super::store::Store;
+use crate::clock::Clock;
+
+/// Envelopes of one message, for one action and destination domain, delivered together.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The message.
+    pub msg: MsgId,
+    /// The action every envelope of the batch was routed to.
+    pub action: String,
+    /// The envelopes.
+    pub envelopes: Vec<Envelope>,
+    /// The message content (headers and body, CRLF).
+    pub content: Arc<[u8]>,
+}
+
+/// The outcome of one envelope's delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The envelope.
+    pub id: EnvelopeId,
+    /// Delivered, temporary or permanent failure.
+    pub kind: OutcomeKind,
+    /// The reply that decided it (the remote server's, or one made up for a local failure).
+    pub reply: Reply,
+    /// The remote server involved, if any.
+    pub remote_mta: Option<String>,
+    /// DSN parameters were passed on to the next hop (false when it does not support DSN).
+    pub dsn_passed: bool,
+}
+
+/// Delivers batches: local delivery agents and relaying live behind this seam.
+pub trait Deliver: Send + Sync + 'static {
+    /// Delivers a batch and returns one attempt per envelope.
+    fn deliver(&self, batch: Batch) -> impl Future<Output = Vec<Attempt>> + Send;
+}
+
+/// Routes mail the daemon itself produces (notifications), as internal mail from local.
+pub trait Router: Send + Sync + 'static {
+    /// Where mail for `rcpt` goes: one (destination address, action) per resulting delivery,
+    /// or the refusal.
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply>;
+}
+
+/// Scheduler settings.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Retry spacing.
+    pub retry: RetryPolicy,
+    /// Ages at which delay notices are sent (`bounce warn-interval`).
+    pub warn_intervals: Vec<Duration>,
+    /// Our host name, for notifications.
+    pub hostname: String,
+    /// Most batches in delivery at once.
+    pub max_in_flight: usize,
+    /// How long notifications stay queued.
+    pub bounce_ttl: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            retry: RetryPolicy::default(),
+            warn_intervals: vec![Duration::from_secs(4 * 3600)],
+            hostname: "localhost".into(),
+            max_in_flight: 64,
+            bounce_ttl: Duration::from_secs(4 * 86_400),
+        }
+    }
+}
+
+/// What happened in the queue; for logs, `petrelctl monitor` and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// A message was committed with these envelopes.
+    Queued(MsgId, usize),
+    /// An envelope was delivered.
+    Delivered(EnvelopeId),
+    /// An envelope failed temporarily; it will be tried again at this time.
+    Deferred(EnvelopeId, Time),
+    /// An envelope failed permanently (or expired) and left the queue.
+    Failed(EnvelopeId),
+    /// A notification was queued for the sender of this envelope.
+    Notified(EnvelopeId, DsnKind),
+}
+
+/// A line of `show queue`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvelopeStatus {
+    /// The envelope as it is now.
+    pub envelope: Envelope,
+    /// Being delivered right now.
+    pub in_flight: bool,
+}
+
+enum Command {
+    Enqueue(MsgId, Vec<Envelope>),
+    Snapshot(oneshot::Sender<Vec<EnvelopeStatus>>),
+    ScheduleNow(Option<EnvelopeId>),
+}
+
+/// A handle on the running scheduler. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SchedulerHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<QueueEvent>,
+}
+
+impl SchedulerHandle {
+    /// Hands newly committed envelopes to the scheduler.
+    pub fn enqueue(&self, msg: MsgId, envelopes: Vec<Envelope>) {
+        let _ = self.commands.send(Command::Enqueue(msg, envelopes));
+    }
+
+    /// Every queued envelope.
+    pub async fn snapshot(&self) -> Vec<EnvelopeStatus> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Snapshot(tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// Makes one envelope (or all, with `None`) due now.
+    pub fn schedule_now(&self, id: Option<EnvelopeId>) {
+        let _ = self.commands.send(Command::ScheduleNow(id));
+    }
+
+    /// Subscribes to queue events.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// Per-message state.
+struct Message {
+    envelopes: HashMap<EnvelopeId, Envelope>,
+    in_flight: BTreeSet<EnvelopeId>,
+}
+
+/// What a finished background task reports.
+enum Done {
+    Delivery(MsgId, Vec<Attempt>),
+    /// Notification for these envelopes committed (`Ok`, with the new message to schedule,
+    /// if one was needed) or not (`Err`).
+    Notified(
+        MsgId,
+        Vec<EnvelopeId>,
+        DsnKind,
+        Result<Option<NewMessage>, ()>,
+    ),
+    /// Store changes for this message were written (or not: `false`).
+    Persisted(MsgId, bool),
+}
+
+/// A message the scheduler itself queued (a notification).
+type NewMessage = (MsgId, Vec<Envelope>);
+
+struct State<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> {
+    store: Store<F, B>,
+    deliver: Arc<D>,
+    router: Arc<R>,
+    clock: Arc<C>,
+    config: SchedulerConfig,
+    messages: HashMap<MsgId, Message>,
+    due: BTreeSet<(Time, EnvelopeId)>,
+    /// Envelopes whose final failure awaits its notification's commit.
+    notifying: BTreeSet<EnvelopeId>,
+    /// Messages whose on-disk envelopes are stale.
+    dirty: BTreeSet<MsgId>,
+    /// Messages being written now.
+    persisting: BTreeSet<MsgId>,
+    /// Store writes that failed in a row, for the pause before the next try.
+    persist_failures: u32,
+    persist_retry_at: Option<Time>,
+    tasks: JoinSet<Done>,
+    in_flight_batches: usize,
+    events: broadcast::Sender<QueueEvent>,
+    unique: u64,
+}
+
+/// Starts the scheduler with the envelopes recovered from the store.
+pub fn spawn<F, B, D, R, C>(
+    store: Store<F, B>,
+    deliver: Arc<D>,
+    router: Arc<R>,
+    clock: Arc<C>,
+    config: SchedulerConfig,
+    recovered: Vec<(MsgId, Vec<Envelope>)>,
+) -> SchedulerHandle
+where
+    F: Fs,
+    B: Blocking,
+    D: Deliver,
+    R: Router,
+    C: Clock,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(4096);
+    let mut state = State {
+        store,
+        deliver,
+        router,
+        clock,
+        config,
+        messages: HashMap::new(),
+        due: BTreeSet::new(),
+        notifying: BTreeSet::new(),
+        dirty: BTreeSet::new(),
+        persisting: BTreeSet::new(),
+        persist_failures: 0,
+        persist_retry_at: None,
+        tasks: JoinSet::new(),
+        in_flight_batches: 0,
+        events: events.clone(),
+        unique: 0,
+    };
+    for (msg, envelopes) in recovered {
+        state.add(msg, envelopes);
+    }
+    tokio::spawn(state.run(rx));
+    SchedulerHandle {
+        commands: tx,
+        events,
+    }
+}
+
+impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.dispatch();
+            self.persist();
+            let now = self.clock.now();
+            let wake = [self.next_due(), self.persist_retry_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let sleep = wake.map(|t| t.saturating_since(now));
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
+                    Ok(done) => self.finished(done),
+                    Err(e) => tracing::error!(error = %e, "queue task failed"),
+                },
+                () = sleep_or_forever(sleep) => {}
+            }
+        }
+        // The daemon is stopping: let running work finish so that nothing is half-recorded.
+        while let Some(done) = self.tasks.join_next().await {
+            if let Ok(done) = done {
+                self.finished(done);
+            }
+        }
+        self.persist();
+        while let Some(done) = self.tasks.join_next().await {
+            if let Ok(done) = done {
+                self.finished(done);
+            }
+        }
+    }
+
+    fn emit(&self, event: QueueEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn add(&mut self, msg: MsgId, envelopes: Vec<Envelope>) {
+        let entry = self.messages.entry(msg).or_insert_with(|| Message {
+            envelopes: HashMap::new(),
+            in_flight: BTreeSet::new(),
+        });
+        for e in envelopes {
+            self.due.insert((e.next_try, e.id));
+            entry.envelopes.insert(e.id, e);
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Enqueue(msg, envelopes) => {
+                self.emit(QueueEvent::Queued(msg, envelopes.len()));
+                self.add(msg, envelopes);
+            }
+            Command::Snapshot(reply) => {
+                let mut all: Vec<EnvelopeStatus> = self
+                    .messages
+                    .values()
+                    .flat_map(|m| {
+                        m.envelopes.values().map(|e| EnvelopeStatus {
+                            envelope: e.clone(),
+                            in_flight: m.in_flight.contains(&e.id),
+                        })
+                    })
+                    .collect();
+                all.sort_by_key(|s| s.envelope.id);
+                let _ = reply.send(all);
+            }
+            Command::ScheduleNow(id) => {
+                let now = self.clock.now();
+                let ids: Vec<EnvelopeId> = match id {
+                    Some(id) => vec![id],
+                    None => self.due.iter().map(|(_, id)| *id).collect(),
+                };
+                for id in ids {
+                    self.reschedule(id, now);
+                }
+            }
+        }
+    }
+
+    fn reschedule(&mut self, id: EnvelopeId, at: Time) {
+        let Some(m) = self.messages.get_mut(&id.msg()) else {
+            return;
+        };
+        let Some(e) = m.envelopes.get_mut(&id) else {
+            return;
+        };
+        if m.in_flight.contains(&id) {
+            return;
+        }
+        self.due.remove(&(e.next_try, id));
+        e.next_try = at;
+        self.due.insert((at, id));
+    }
+
+    fn next_due(&self) -> Option<Time> {
+        if self.in_flight_batches >= self.config.max_in_flight {
+            return None;
+        }
+        self.due.iter().next().map(|(t, _)| *t)
+    }
+
+    /// Starts deliveries for every due envelope, batched by message, action and domain.
+    fn dispatch(&mut self) {
+        let now = self.clock.now();
+        let mut batches: Vec<((MsgId, String, String), Vec<EnvelopeId>)> = Vec::new();
+        while self.in_flight_batches + batches.len() < self.config.max_in_flight {
+            let Some(&(at, id)) = self.due.iter().next() else {
+                break;
+            };
+            if at > now {
+                break;
+            }
+            self.due.remove(&(at, id));
+            let Some(e) = self
+                .messages
+                .get(&id.msg())
+                .and_then(|m| m.envelopes.get(&id))
+            else {
+                continue;
+            };
+            let action = e.action.clone().unwrap_or_default();
+            let domain = e
+                .dest
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_lowercase())
+                .unwrap_or_default();
+            let key = (id.msg(), action, domain);
+            match batches.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ids)) => ids.push(id),
+                None => batches.push((key, vec![id])),
+            }
+        }
+        for ((msg, action, _), ids) in batches {
+            let Some(m) = self.messages.get_mut(&msg) else {
+                continue;
+            };
+            let envelopes: Vec<Envelope> = ids
+                .iter()
+                .filter_map(|id| m.envelopes.get(id).cloned())
+                .collect();
+            m.in_flight.extend(ids.iter().copied());
+            self.in_flight_batches += 1;
+            let store = self.store.clone();
+            let deliver = self.deliver.clone();
+            self.tasks.spawn(async move {
+                let attempts = match store.read_content(msg).await {
+                    Ok(content) => {
+                        let batch = Batch {
+                            msg,
+                            action,
+                            envelopes,
+                            content: content.into(),
+                        };
+                        deliver.deliver(batch).await
+                    }
+                    Err(e) => {
+                        tracing::error!(msgid = %msg, error = %e, "cannot read queued message");
+                        let reply = Reply::new(
+                            451,
+                            EnhancedCode::new(4, 3, 0),
+                            format!("queue read error: {e}"),
+                        );
+                        envelopes
+                            .iter()
+                            .map(|e| Attempt {
+                                id: e.id,
+                                kind: OutcomeKind::Temporary,
+                                reply: reply.clone(),
+                                remote_mta: None,
+                                dsn_passed: true,
+                            })
+                            .collect()
+                    }
+                };
+                Done::Delivery(msg, attempts)
+            });
+        }
+    }
+
+    fn finished(&mut self, done: Done) {
+        match done {
+            Done::Delivery(msg, attempts) => self.delivered(msg, attempts),
+            Done::Notified(msg, ids, kind, result) => {
+                let ok = result.is_ok();
+                if let Ok(Some((new, envelopes))) = result {
+                    self.emit(QueueEvent::Queued(new, envelopes.len()));
+                    self.add(new, envelopes);
+                }
+                self.notified(msg, &ids, kind, ok);
+            }
+            Done::Persisted(msg, ok) => {
+                self.persisting.remove(&msg);
+                if ok {
+                    self.persist_failures = 0;
+                } else {
+                    // Write it again later (with whatever changed meanwhile): 1 s, 2 s, 4 s …
+                    // up to a minute between tries, never a busy loop.
+                    self.dirty.insert(msg);
+                    self.persist_failures += 1;
+                    let pause = Duration::from_secs(1 << self.persist_failures.min(6))
+                        .min(Duration::from_secs(60));
+                    self.persist_retry_at = Some(self.clock.now() + pause);
+                }
+            }
+        }
+    }
+
+    fn delivered(&mut self, msg: MsgId, attempts: Vec<Attempt>) {
+        self.in_flight_batches = self.in_flight_batches.saturating_sub(1);
+        let now = self.clock.now();
+        let mut failed = Vec::new();
+        let mut delayed = Vec::new();
+        let mut success_dsn = Vec::new();
+        let Some(m) = self.messages.get_mut(&msg) else {
+            return;
+        };
+        for a in attempts {
+            m.in_flight.remove(&a.id);
+            let Some(e) = m.envelopes.get_mut(&a.id) else {
+                continue;
+            };
+            e.last_try = Some(now);
+            match a.kind {
+                OutcomeKind::Delivered => {
+                    tracing::info!(evpid = %a.id, rcpt = %e.dest, result = "Ok", reply = %a.reply, "delivery");
+                    let notify = e.notify.unwrap_or_default();
+                    let relayed = !a.dsn_passed && notify.success;
+                    if notify.success && !e.sender.is_empty() {
+                        success_dsn.push((e.clone(), a.clone(), relayed));
+                    }
+                    m.envelopes.remove(&a.id);
+                    let _ = self.events.send(QueueEvent::Delivered(a.id));
+                }
+                OutcomeKind::Temporary if now < e.expires => {
+                    e.attempts += 1;
+                    e.last_error = Some(a.reply.to_string().replace('\n', " "));
+                    let local = a.remote_mta.is_none();
+                    e.next_try = self
+                        .config
+                        .retry
+                        .next_try(e.created, e.attempts, now, local)
+                        .min(e.expires);
+                    tracing::info!(
+                        evpid = %a.id, rcpt = %e.dest, result = "TempFail", reply = %a.reply,
+                        attempts = e.attempts, "delivery"
+                    );
+                    self.due.insert((e.next_try, a.id));
+                    let _ = self.events.send(QueueEvent::Deferred(a.id, e.next_try));
+                    let age = now.saturating_since(e.created);
+                    let warn_due = self
+                        .config
+                        .warn_intervals
+                        .get(usize::from(e.warnings))
+                        .is_some_and(|w| age >= *w);
+                    if warn_due && wants(e, DsnKind::Delay) {
+                        e.warnings += 1;
+                        delayed.push((e.clone(), a.clone()));
+                    }
+                }
+                OutcomeKind::Temporary | OutcomeKind::Permanent => {
+                    let mut a = a;
+                    if a.kind == OutcomeKind::Temporary {
+                        // Out of time: the last temporary failure becomes the final one, with
+                        // RFC 3463's "delivery time expired" status.
+                        a.reply = Reply::new(
+                            a.reply.code,
+                            EnhancedCode::new(4, 4, 7),
+                            format!(
+                                "delivery time expired; last error: {}",
+                                a.reply.to_string().replace('\n', " ")
+                            ),
+                        );
+                    }
+                    tracing::info!(evpid = %a.id, rcpt = %e.dest, result = "PermFail", reply = %a.reply, "delivery");
+                    failed.push((e.clone(), a));
+                }
+            }
+        }
+        self.dirty.insert(msg);
+        if !failed.is_empty() {
+            self.notify(msg, DsnKind::Failure, failed);
+        }
+        if !delayed.is_empty() {
+            self.notify(msg, DsnKind::Delay, delayed);
+        }
+        for (e, a, relayed) in success_dsn {
+            let kind = if relayed {
+                DsnKind::Relayed
+            } else {
+                DsnKind::Delivered
+            };
+            self.notify(msg, kind, vec![(e, a)]);
+        }
+        self.drop_if_done(msg);
+    }
+
+    /// Composes and commits a notification for these envelopes in a background task. For
+    /// failures the envelopes stay queued (marked) until the notification is committed.
+    fn notify(&mut self, msg: MsgId, kind: DsnKind, items: Vec<(Envelope, Attempt)>) {
+        let ids: Vec<EnvelopeId> = items.iter().map(|(e, _)| e.id).collect();
+        if kind == DsnKind::Failure {
+            self.notifying.extend(ids.iter().copied());
+        }
+        let sender = items[0].0.sender.clone();
+        let to = if sender.is_empty() {
+            // A notification that failed: tell the postmaster once, never the null sender.
+            let any_to_postmaster = items
+                .iter()
+                .any(|(e, _)| e.dest.to_lowercase().starts_with("postmaster"));
+            if kind != DsnKind::Failure || any_to_postmaster {
+                if kind == DsnKind::Failure {
+                    tracing::warn!(msgid = %msg, "a notification to the postmaster failed; dropping it");
+                }
+                self.tasks
+                    .spawn(async move { Done::Notified(msg, ids, kind, Ok(None)) });
+                return;
+            }
+            "postmaster".to_owned()
+        } else if !items.iter().any(|(e, _)| wants(e, kind)) {
+            self.tasks
+                .spawn(async move { Done::Notified(msg, ids, kind, Ok(None)) });
+            return;
+        } else {
+            sender
+        };
+        self.unique += 1;
+        let unique = format!("{}.{}", self.clock.now().as_millis(), self.unique);
+        let store = self.store.clone();
+        let router = self.router.clone();
+        let hostname = self.config.hostname.clone();
+        let now = self.clock.now();
+        let ttl = self.config.bounce_ttl;
+        self.tasks.spawn(async move {
+            let result = match store.read_content(msg).await {
+                Ok(original) => {
+                    let first = &items[0].0;
+                    let recipients: Vec<DsnRecipient> = items
+                        .iter()
+                        .map(|(e, a)| DsnRecipient {
+                            address: e.rcpt.clone(),
+                            original: e.orcpt.clone(),
+                            status: a.reply.enhanced.unwrap_or(EnhancedCode::new(
+                                (a.reply.code / 100) as u8,
+                                0,
+                                0,
+                            )),
+                            remote_mta: a.remote_mta.clone(),
+                            diagnostic: Some(a.reply.clone()),
+                            last_attempt: e.last_try,
+                            will_retry_until: (kind == DsnKind::Delay).then_some(e.expires),
+                        })
+                        .collect();
+                    let dsn = Dsn {
+                        kind,
+                        reporting_mta: &hostname,
+                        to: &to,
+                        arrival: first.created,
+                        now,
+                        envid: first.envid.as_deref(),
+                        recipients: &recipients,
+                        original: &original,
+                        ret: first.ret.unwrap_or(Ret::Headers),
+                        unique: &unique,
+                    };
+                    let content = dsn.render();
+                    enqueue_internal(&store, &*router, "", &to, &content, now, ttl).await
+                }
+                Err(e) => {
+                    tracing::error!(msgid = %msg, error = %e, "cannot read the message to notify its sender");
+                    Err(())
+                }
+            };
+            Done::Notified(msg, ids, kind, result)
+        });
+    }
+
+    fn notified(&mut self, msg: MsgId, ids: &[EnvelopeId], kind: DsnKind, ok: bool) {
+        for id in ids {
+            if ok {
+                let _ = self.events.send(QueueEvent::Notified(*id, kind));
+            }
+            if kind != DsnKind::Failure {
+                continue;
+            }
+            self.notifying.remove(id);
+            let Some(m) = self.messages.get_mut(&msg) else {
+                continue;
+            };
+            if ok {
+                m.envelopes.remove(id);
+                let _ = self.events.send(QueueEvent::Failed(*id));
+            } else if let Some(e) = m.envelopes.get_mut(id) {
+                // Try the whole failure again later; the notification is not lost.
+                let retry = self.clock.now() + Duration::from_secs(60);
+                e.next_try = retry;
+                self.due.insert((retry, *id));
+            }
+        }
+        if kind == DsnKind::Failure {
+            self.dirty.insert(msg);
+            self.drop_if_done(msg);
+        }
+    }
+
+    fn drop_if_done(&mut self, msg: MsgId) {
+        if let Some(m) = self.messages.get(&msg)
+            && m.envelopes.is_empty()
+            && m.in_flight.is_empty()
+        {
+            self.dirty.insert(msg);
+        }
+    }
+
+    /// Writes changed messages to the store in background tasks, one at a time per message.
+    fn persist(&mut self) {
+        let now = self.clock.now();
+        if self.persist_retry_at.is_some_and(|t| t > now) {
+            return;
+        }
+        self.persist_retry_at = None;
+        // A message being written waits for that write to finish; it stays dirty meanwhile,
+        // so a change made during the write is written after it.
+        let ready: Vec<MsgId> = self
+            .dirty
+            .iter()
+            .filter(|m| !self.persisting.contains(m))
+            .copied()
+            .collect();
+        for msg in ready {
+            self.dirty.remove(&msg);
+            self.persisting.insert(msg);
+            let store = self.store.clone();
+            let remaining: Option<Vec<Envelope>> = match self.messages.get(&msg) {
+                Some(m) if m.envelopes.is_empty() && m.in_flight.is_empty() => None,
+                Some(m) => {
+                    let mut v: Vec<Envelope> = m.envelopes.values().cloned().collect();
+                    v.sort_by_key(|e| e.id);
+                    Some(v)
+                }
+                None => None,
+            };
+            if remaining.is_none() {
+                self.messages.remove(&msg);
+            }
+            self.tasks.spawn(async move {
+                let result = match &remaining {
+                    None => store.remove(msg).await,
+                    Some(envelopes) => store.update(msg, envelopes).await,
+                };
+                if let Err(e) = &result {
+                    tracing::error!(msgid = %msg, error = %e, "cannot update the queue; will retry");
+                }
+                Done::Persisted(msg, result.is_ok())
+            });
+        }
+    }
+}
+
+/// Whether the envelope's NOTIFY parameter asks for this kind of notification (RFC 3461: by
+/// default failures and delays are reported, successes are not).
+fn wants(e: &Envelope, kind: DsnKind) -> bool {
+    if e.sender.is_empty() {
+        return false;
+    }
+    match e.notify {
+        None => matches!(kind, DsnKind::Failure | DsnKind::Delay),
+        Some(n) if n.never => false,
+        Some(n) => match kind {
+            DsnKind::Failure => n.failure,
+            DsnKind::Delay => n.delay,
+            DsnKind::Delivered | DsnKind::Relayed => n.success,
+        },
+    }
+}
+
+/// Commits a message produced by the daemon (a notification) and returns it once it is
+/// durable, for the scheduler to take on; `Ok(None)` when it has nowhere to go.
+async fn enqueue_internal<F: Fs, B: Blocking, R: Router>(
+    store: &Store<F, B>,
+    router: &R,
+    sender: &str,
+    rcpt: &str,
+    content: &[u8],
+    now: Time,
+    ttl: Duration,
+) -> Result<Option<NewMessage>, ()> {
+    let routes = match router.route_internal(rcpt) {
+        Ok(r) if !r.is_empty() => r,
+        Ok(_) | Err(_) => {
+            tracing::warn!(%rcpt, "no route for a notification; dropping it");
+            // Nothing can ever deliver it: keeping the original failure queued would not help.
+            return Ok(None);
+        }
+    };
+    let mut incoming = store.begin();
+    incoming.write(content).await;
+    let msg = incoming.msg();
+    let envelopes: Vec<Envelope> = routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (dest, action))| {
+            let mut e = Envelope::new(EnvelopeId::new(msg, i as u32), sender, rcpt, now, now + ttl);
+            e.dest = dest;
+            e.action = Some(action);
+            e.origin.local = true;
+            e
+        })
+        .collect();
+    match incoming.commit(&envelopes).await {
+        Ok(msg) => Ok(Some((msg, envelopes))),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot queue a notification");
+            Err(())
+        }
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
