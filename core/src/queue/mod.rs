@@ -5,8 +5,10 @@
 pub mod date;
 pub mod dsn;
 pub mod envelope;
+pub mod received;
 pub mod schedule;
 
 pub use dsn::{Dsn, DsnKind, DsnRecipient};
 pub use envelope::{Envelope, EnvelopeError, EnvelopeId, MsgId, Origin};
+pub use received::{HopCounter, MAX_HOPS, ReceivedInfo};
 pub use schedule::RetryPolicy;
