@@ -8,6 +8,8 @@
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`ids`]: session and message identifiers.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
+//! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
+//!   stream that STARTTLS upgrades in place.
 
 pub mod clock;
 pub mod config_file;
@@ -15,3 +17,4 @@ pub mod ids;
 pub mod listener;
 pub mod service;
 pub mod smtp_in;
+pub mod tls;
