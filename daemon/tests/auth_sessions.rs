@@ -98,6 +98,11 @@ async fn plain_with_bcrypt_and_login_with_sha512_crypt() {
 async fn wrong_passwords_and_unknown_users_get_535() {
     let s = setup("auth <creds>").await;
     let mut c = s.tls_client().await;
+    // A failure is answered only after the (here shortened) constant delay.
+    let started = std::time::Instant::now();
+    let reply = c.cmd(&format!("AUTH PLAIN {}", b64("\0nobody\0x"))).await;
+    assert_eq!(reply, AUTH_FAILED);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(50));
     for attempt in [
         "\0alice\0bob-pw",
         "\0bob\0alice-pw",

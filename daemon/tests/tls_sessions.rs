@@ -376,3 +376,39 @@ fn pem(label: &str, der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+#[tokio::test]
+async fn the_client_side_verifies_what_it_is_told_to() {
+    let pkis = Pkis::new();
+    let daemon = start(&format!(
+        "{}listen on 127.0.0.1 smtps pki mx.test\n",
+        pkis.declarations()
+    ))
+    .await;
+    let addr = daemon.addrs[0];
+    // Verified against the configured ca, with the right name: accepted and marked verified.
+    let (_, info) = Client::connect_tls(addr, &pkis.client_tls(None), "mx.test")
+        .await
+        .unwrap();
+    assert!(info.peer_verified);
+    // The right ca but another name: refused.
+    let err = Client::connect_tls(addr, &pkis.client_tls(None), "other.test")
+        .await
+        .err()
+        .expect("a certificate for mx.test must not pass as other.test");
+    assert!(err.to_string().contains("not valid for name"), "{err}");
+    // The public roots do not know the test CA: refused.
+    let webpki = tls::client_config(ServerVerification::WebPki, None).unwrap();
+    let err = Client::connect_tls(addr, &webpki, "mx.test")
+        .await
+        .err()
+        .expect("the test CA is not a public root");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    // Opportunistic: whatever the name, encrypted but not verified.
+    let opportunistic = tls::client_config(ServerVerification::Opportunistic, None).unwrap();
+    let (mut c, info) = Client::connect_tls(addr, &opportunistic, "other.test")
+        .await
+        .unwrap();
+    assert!(!info.peer_verified);
+    assert!(c.reply().await.starts_with("220 mx.test "));
+}
