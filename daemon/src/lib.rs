@@ -2,6 +2,7 @@
 //!
 //! The shell owns sockets, clocks, files and processes; every protocol decision stays in the
 //! core's machines. Modules:
+//! - [`auth`]: AUTH credentials tables, password hashes, and the check behind `Request::Auth`.
 //! - [`listener`]: binding listening sockets with a large backlog and the accept loop.
 //! - [`smtp_in`]: drives one server session machine over a byte stream.
 //! - [`config_file`]: reading the configuration file or the embedded default.
@@ -9,7 +10,10 @@
 //! - [`ids`]: session and message identifiers.
 //! - [`queue`]: the durable queue store.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
+//! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
+//!   stream that STARTTLS upgrades in place.
 
+pub mod auth;
 pub mod clock;
 pub mod config_file;
 pub mod ids;
@@ -17,3 +21,4 @@ pub mod listener;
 pub mod queue;
 pub mod service;
 pub mod smtp_in;
+pub mod tls;

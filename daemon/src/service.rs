@@ -6,18 +6,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_core::config::{AddressFamily, Config, ListenOn};
+use petrel_core::config::{AddressFamily, Config, ListenOn, Listener, TlsMode};
 use petrel_core::session::Decision;
-use petrel_core::session::server::{Request, ServerConfig};
+use petrel_core::session::server::{AuthPolicy, Request, ServerConfig, TlsPolicy};
 use petrel_core::smtp::{EnhancedCode, Reply};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::auth::{AuthError, AuthOutcome, Authenticator};
 use crate::clock::SystemClock;
 use crate::ids::IdGenerator;
 use crate::listener;
-use crate::smtp_in::{self, Connection, SessionHandler, hex};
+use crate::smtp_in::{self, Connection, SessionHandler, SessionSecurity, hex};
+use crate::tls::{self, MaybeTls, ServerTlsSettings, TlsError, TlsInfo};
 
 /// How long sessions get to finish after a shutdown request before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -29,6 +31,8 @@ pub struct ListenerConfig {
     pub addr: SocketAddr,
     /// The server machine's settings for sessions on it.
     pub server: Arc<ServerConfig>,
+    /// Its TLS and AUTH.
+    pub security: SessionSecurity,
 }
 
 /// What the daemon listens on.
@@ -47,11 +51,30 @@ pub enum ServiceError {
     /// No listener could be bound.
     #[error("cannot listen: {0}")]
     Bind(#[source] io::Error),
+    /// A listener's certificates or TLS settings cannot be used.
+    #[error("{location}: {source}")]
+    Tls {
+        /// `file:line:column` of the listener.
+        location: String,
+        /// What is wrong.
+        #[source]
+        source: TlsError,
+    },
+    /// A listener's AUTH cannot be set up.
+    #[error("{location}: {source}")]
+    Auth {
+        /// `file:line:column` of the listener.
+        location: String,
+        /// What is wrong.
+        #[source]
+        source: AuthError,
+    },
 }
 
 impl ServiceConfig {
     /// The listeners of a parsed configuration. `server_name` is the machine's name, used where
-    /// a listener names no `hostname`.
+    /// a listener names no `hostname`. Certificates, keys, CA bundles and credentials files are
+    /// read here, so that a mistake in any of them stops the daemon at start, naming the file.
     pub fn from_config(config: &Config, server_name: &str) -> Result<ServiceConfig, ServiceError> {
         let mut listeners = Vec::new();
         for l in &config.listeners {
@@ -59,18 +82,25 @@ impl ServiceConfig {
                 // The local enqueue socket arrives with local submission.
                 continue;
             }
-            if l.tls.is_on() || l.auth.is_some() {
-                return Err(ServiceError::Unsupported(format!(
-                    "line {}: TLS and AUTH listeners are not available in this version of petreld",
-                    l.span.line
-                )));
-            }
+            let hostname = l.hostname.clone().unwrap_or_else(|| server_name.to_owned());
+            let security = listener_security(config, l, &hostname)?;
             let server = Arc::new(ServerConfig {
-                hostname: l.hostname.clone().unwrap_or_else(|| server_name.to_owned()),
+                hostname,
                 max_message_size: config.smtp.max_message_size,
                 max_recipients: usize::try_from(config.smtp.max_rcpt).unwrap_or(usize::MAX),
                 max_messages: usize::try_from(config.smtp.max_mails).unwrap_or(usize::MAX),
                 dsn: !l.no_dsn,
+                tls: match l.tls {
+                    TlsMode::StartTls => TlsPolicy::Offer,
+                    TlsMode::StartTlsRequired { .. } => TlsPolicy::Require,
+                    // smtps is TLS before the machine starts: nothing to offer.
+                    TlsMode::Off | TlsMode::Smtps { .. } => TlsPolicy::Off,
+                },
+                auth: match &l.auth {
+                    None => AuthPolicy::Off,
+                    Some(a) if a.required => AuthPolicy::Required,
+                    Some(_) => AuthPolicy::Optional,
+                },
                 ..ServerConfig::default()
             });
             let port = l.port.unwrap_or(25);
@@ -78,11 +108,89 @@ impl ServiceConfig {
                 listeners.push(ListenerConfig {
                     addr: SocketAddr::new(ip, port),
                     server: server.clone(),
+                    security: security.clone(),
                 });
             }
         }
         Ok(ServiceConfig { listeners })
     }
+}
+
+/// A listener's TLS (certificates chosen by SNI, client certificates checked against its `ca`
+/// for `verify`) and AUTH (its credentials table).
+fn listener_security(
+    config: &Config,
+    l: &Listener,
+    hostname: &str,
+) -> Result<SessionSecurity, ServiceError> {
+    let location = || config.location(l.span);
+    let mut security = SessionSecurity::default();
+    if l.tls.is_on() {
+        let tls = listener_tls(config, l, hostname).map_err(|source| ServiceError::Tls {
+            location: location(),
+            source,
+        })?;
+        security.tls = Some(tls);
+        security.implicit_tls = matches!(l.tls, TlsMode::Smtps { .. });
+    }
+    if let Some(auth) = &l.auth {
+        let authenticator =
+            Authenticator::from_config(config, auth.table.as_deref()).map_err(|source| {
+                ServiceError::Auth {
+                    location: location(),
+                    source,
+                }
+            })?;
+        security.auth = Some(authenticator);
+    }
+    Ok(security)
+}
+
+fn listener_tls(
+    config: &Config,
+    l: &Listener,
+    hostname: &str,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    // Without `pki NAME`, OpenSMTPD serves the pki named like the listener's host name.
+    let names = if l.pki.is_empty() {
+        vec![hostname.to_lowercase()]
+    } else {
+        l.pki.iter().map(|n| n.to_lowercase()).collect()
+    };
+    let mut pkis = Vec::new();
+    for name in &names {
+        let pki = config.pki(name).ok_or_else(|| {
+            if l.pki.is_empty() {
+                TlsError::NoPki(name.clone())
+            } else {
+                TlsError::UnknownPki(name.clone())
+            }
+        })?;
+        pkis.push(tls::load_pki(&pki.name, &pki.cert, &pki.key)?);
+    }
+    let mut settings = ServerTlsSettings::new(pkis, hostname);
+    let verify = matches!(
+        l.tls,
+        TlsMode::StartTlsRequired { verify: true } | TlsMode::Smtps { verify: true }
+    );
+    if verify {
+        let name = l.ca.as_deref().ok_or(TlsError::VerifyWithoutCa)?;
+        let ca = config
+            .ca(&name.to_lowercase())
+            .ok_or_else(|| TlsError::UnknownCa(name.to_owned()))?;
+        settings.client_ca = Some(Arc::new(tls::load_ca(&ca.cert)?));
+    }
+    if let Some(protocols) = &l.protocols {
+        settings.protocols = tls::parse_protocols(protocols)?;
+    }
+    if let Some(ciphers) = &l.ciphers {
+        // rustls offers only modern AEAD suites and has no OpenSSL cipher-string syntax.
+        tracing::warn!(
+            listener = %config.location(l.span), ciphers = %ciphers,
+            "`ciphers` is ignored: only TLS 1.2/1.3 AEAD suites with forward secrecy are offered"
+        );
+    }
+    tls::server_config(&settings)
 }
 
 /// The addresses a `listen on` names.
@@ -118,7 +226,7 @@ fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<
 /// The daemon's listeners, bound and ready to accept.
 #[derive(Debug)]
 pub struct Service {
-    listeners: Vec<(TcpListener, Arc<ServerConfig>)>,
+    listeners: Vec<(TcpListener, Arc<ServerConfig>, SessionSecurity)>,
 }
 
 impl Service {
@@ -129,7 +237,7 @@ impl Service {
         let mut last_error = None;
         for l in &config.listeners {
             match listener::bind(l.addr) {
-                Ok(tcp) => listeners.push((tcp, l.server.clone())),
+                Ok(tcp) => listeners.push((tcp, l.server.clone(), l.security.clone())),
                 Err(e) => {
                     tracing::warn!(addr = %l.addr, error = %e, "cannot listen");
                     last_error = Some(e);
@@ -148,7 +256,7 @@ impl Service {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(l, _)| l.local_addr().ok())
+            .filter_map(|(l, _, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -157,10 +265,10 @@ impl Service {
         let ids = Arc::new(IdGenerator::new());
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();
-        for (listener, server) in self.listeners {
+        for (listener, server, security) in self.listeners {
             let ids = ids.clone();
             let stop = shutdown.clone();
-            accepts.spawn(accept_loop(listener, server, ids, stop));
+            accepts.spawn(accept_loop(listener, server, security, ids, stop));
         }
         let _ = shutdown.wait_for(|stop| *stop).await;
         tracing::info!("shutting down");
@@ -192,12 +300,13 @@ impl ExtendFrom for Sessions {
 async fn accept_loop(
     listener: TcpListener,
     server: Arc<ServerConfig>,
+    security: SessionSecurity,
     ids: Arc<IdGenerator>,
     shutdown: watch::Receiver<bool>,
 ) -> Sessions {
     let mut sessions = JoinSet::new();
     loop {
-        let (mut stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Running out of file descriptors must not spin: pause, then go on.
@@ -215,12 +324,24 @@ async fn accept_loop(
             local,
         };
         let server = server.clone();
+        let security = security.clone();
         let stop = shutdown.clone();
         sessions.spawn(async move {
             tracing::info!(session = %hex(conn.id), %peer, %local, "connected");
             let mut handler = NoQueue::new(conn.id);
-            let result =
-                smtp_in::drive(&mut stream, server, &conn, &mut handler, &SystemClock, stop).await;
+            // An smtps handshake runs inside the session task, never in this accept loop, so
+            // a slow client cannot hold up the others.
+            let mut stream = MaybeTls::Plain(stream);
+            let result = smtp_in::drive(
+                &mut stream,
+                server,
+                &security,
+                &conn,
+                &mut handler,
+                &SystemClock,
+                stop,
+            )
+            .await;
             match result {
                 Ok(ending) => tracing::info!(session = %hex(conn.id), ?ending, "disconnected"),
                 Err(e) => tracing::info!(session = %hex(conn.id), error = %e, "disconnected"),
@@ -238,13 +359,34 @@ async fn accept_loop(
 pub struct NoQueue {
     id: u64,
     size: u64,
+    /// What TLS negotiated, for the report events that come with the filter code.
+    tls: Option<TlsInfo>,
+    /// The authenticated user, for the routing that comes with the queue.
+    auth_user: Option<String>,
 }
 
 impl NoQueue {
     /// A handler for session `id`.
     #[must_use]
     pub fn new(id: u64) -> NoQueue {
-        NoQueue { id, size: 0 }
+        NoQueue {
+            id,
+            size: 0,
+            tls: None,
+            auth_user: None,
+        }
+    }
+
+    /// What TLS negotiated, once it is active.
+    #[must_use]
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// The user the client authenticated as.
+    #[must_use]
+    pub fn auth_user(&self) -> Option<&str> {
+        self.auth_user.as_deref()
     }
 }
 
@@ -253,7 +395,10 @@ impl SessionHandler for NoQueue {
         let session = hex(self.id);
         match request {
             Request::Helo { ehlo, host } => tracing::info!(%session, ehlo, %host, "helo"),
-            Request::Mail { from, .. } => tracing::info!(%session, %from, "mail from"),
+            Request::Mail { from, .. } => {
+                let user = self.auth_user.as_deref().unwrap_or("-");
+                tracing::info!(%session, %from, user, "mail from");
+            }
             Request::Rcpt { to, .. } => tracing::info!(%session, %to, "rcpt to"),
             Request::Commit { envelope, size } => {
                 tracing::warn!(
@@ -285,5 +430,17 @@ impl SessionHandler for NoQueue {
 
     async fn aborted(&mut self) {
         self.size = 0;
+    }
+
+    async fn tls_started(&mut self, info: &TlsInfo) {
+        // STARTTLS starts the session over: nothing authenticated before survives it.
+        self.tls = Some(info.clone());
+        self.auth_user = None;
+    }
+
+    async fn auth_result(&mut self, user: &str, outcome: &AuthOutcome) {
+        if *outcome == AuthOutcome::Accepted {
+            self.auth_user = Some(user.to_owned());
+        }
     }
 }

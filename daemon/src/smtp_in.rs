@@ -4,6 +4,12 @@
 //! into calls on a [`SessionHandler`] (policy, filters, the queue), and applies its timeouts.
 //! It writes replies in batches: everything the machine produced is written before the driver
 //! blocks on a read, so pipelined commands get their replies in one write.
+//!
+//! TLS and AUTH are the driver's own business, configured per listener by [`SessionSecurity`]:
+//! it runs the TLS handshake (at connect for smtps, after `220` to STARTTLS) on the
+//! [`MaybeTls`] stream, and checks AUTH credentials with the listener's [`Authenticator`]; the
+//! [`SessionHandler`] is told the outcome of both ([`SessionHandler::tls_started`],
+//! [`SessionHandler::auth_result`]) for its policy (`match auth`, `from auth`) and its reports.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,7 +24,9 @@ use petrel_core::session::server::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
+use crate::auth::{AuthOutcome, Authenticator};
 use crate::clock::Clock;
+use crate::tls::{HANDSHAKE_TIMEOUT, MaybeTls, TlsInfo};
 
 /// What the shell knows about a connection.
 #[derive(Clone, Debug)]
@@ -31,6 +39,33 @@ pub struct Connection {
     pub local: SocketAddr,
 }
 
+/// What a listener adds to the machine's settings for its sessions: TLS and AUTH.
+#[derive(Clone, Debug)]
+pub struct SessionSecurity {
+    /// The listener's TLS configuration, for STARTTLS (the machine's `TlsPolicy` says whether it
+    /// is offered) or for smtps.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS from the first byte (smtps): the handshake runs before the greeting.
+    pub implicit_tls: bool,
+    /// Checks AUTH credentials (`auth <table>`). Without it, [`Request::Auth`] goes to the
+    /// handler like any other request.
+    pub auth: Option<Authenticator>,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for SessionSecurity {
+    /// No TLS, no AUTH.
+    fn default() -> Self {
+        SessionSecurity {
+            tls: None,
+            implicit_tls: false,
+            auth: None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
 /// The shell's side of one session: answers the machine's requests and receives the content of
 /// messages. Each method may take as long as it needs (a table lookup, a filter, an fsync);
 /// the machine waits, buffering the client's input.
@@ -41,6 +76,25 @@ pub trait SessionHandler: Send {
     fn data(&mut self, chunk: Vec<u8>) -> impl Future<Output = ()> + Send;
     /// The current message was refused or abandoned: discard its content.
     fn aborted(&mut self) -> impl Future<Output = ()> + Send;
+    /// TLS is now active: at connect on an smtps listener, or after STARTTLS, in which case
+    /// everything the session learnt before (HELO, an authenticated user) no longer holds.
+    /// `info` is what the `link-tls` report event shows. The default does nothing.
+    fn tls_started(&mut self, info: &TlsInfo) -> impl Future<Output = ()> + Send {
+        let _ = info;
+        std::future::ready(())
+    }
+    /// The driver checked AUTH credentials for `user` against the listener's table. On
+    /// [`AuthOutcome::Accepted`] the session is authenticated as `user` from now on (for
+    /// `match auth`, `from auth`, `senders`); the other outcomes are for `link-auth` reports.
+    /// The default does nothing.
+    fn auth_result(
+        &mut self,
+        user: &str,
+        outcome: &AuthOutcome,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (user, outcome);
+        std::future::ready(())
+    }
 }
 
 /// How a session ended.
@@ -52,12 +106,16 @@ pub enum Ending {
     PeerClosed,
     /// The daemon is shutting down.
     Shutdown,
+    /// The TLS handshake failed or timed out.
+    TlsFailed,
 }
 
 /// Runs a session to its end. `shutdown` turning true makes the machine say 421 and close.
+/// On an smtps listener (`security.implicit_tls`) a plain stream is handshaken first.
 pub async fn drive<S, H, C>(
-    stream: &mut S,
+    stream: &mut MaybeTls<S>,
     config: Arc<ServerConfig>,
+    security: &SessionSecurity,
     conn: &Connection,
     handler: &mut H,
     clock: &C,
@@ -68,9 +126,19 @@ where
     H: SessionHandler,
     C: Clock,
 {
+    if security.implicit_tls && !stream.is_tls() {
+        let Some(tls) = &security.tls else {
+            return Err(io::Error::other(
+                "smtps listener without a TLS configuration",
+            ));
+        };
+        if !handshake(stream, tls, security, conn, handler).await {
+            return Ok(Ending::TlsFailed);
+        }
+    }
     let info = ConnectionInfo {
         peer: conn.peer.ip().to_string(),
-        tls: false,
+        tls: stream.is_tls(),
     };
     let mut session = ServerSession::new(config, info, clock.now());
     let mut buf = vec![0u8; 16 * 1024];
@@ -79,17 +147,42 @@ where
         while let Some(event) = session.poll_event() {
             match event {
                 ServerEvent::Request(id, request) => {
-                    let decision = handler.decide(request).await;
+                    let decision = match (request, &security.auth) {
+                        (
+                            Request::Auth {
+                                mechanism,
+                                credentials,
+                            },
+                            Some(auth),
+                        ) => {
+                            let outcome = auth.check(&credentials).await;
+                            let user = credentials.username.as_str();
+                            log_auth(conn, mechanism.name(), user, auth.table_name(), &outcome);
+                            handler.auth_result(user, &outcome).await;
+                            outcome.decision()
+                        }
+                        (request, _) => handler.decide(request).await,
+                    };
                     session.answer(id, decision, clock.now());
                 }
                 ServerEvent::DataChunk(chunk) => handler.data(chunk).await,
                 ServerEvent::DataAborted => handler.aborted().await,
                 ServerEvent::StartTls => {
-                    // No listener of this shell offers STARTTLS yet; a machine asking for it
-                    // is a configuration the shell cannot honour, so end the session.
+                    // The 220 goes out in plaintext, then the socket itself is handed to TLS.
+                    // Nothing read before is kept: the machine has discarded what the client
+                    // pipelined after STARTTLS, and the driver buffers nothing of its own, so
+                    // injected plaintext cannot reach the TLS session (CVE-2011-0411).
                     flush(stream, &mut session).await?;
-                    tracing::warn!(session = %hex(conn.id), "STARTTLS requested but not available");
-                    return Ok(Ending::Closed);
+                    let Some(tls) = &security.tls else {
+                        // A machine offering STARTTLS on a listener without certificates is a
+                        // configuration error the shell cannot honour.
+                        tracing::warn!(session = %hex(conn.id), "STARTTLS requested but not configured");
+                        return Ok(Ending::Closed);
+                    };
+                    if !handshake(stream, tls, security, conn, handler).await {
+                        return Ok(Ending::TlsFailed);
+                    }
+                    session.tls_established(clock.now());
                 }
                 ServerEvent::Close => {
                     flush(stream, &mut session).await?;
@@ -120,6 +213,55 @@ where
                 ending = Ending::Shutdown;
                 session.shutdown();
             }
+        }
+    }
+}
+
+/// Runs the server side of a TLS handshake; false when it failed (the stream is then closed).
+async fn handshake<S, H>(
+    stream: &mut MaybeTls<S>,
+    tls: &Arc<rustls::ServerConfig>,
+    security: &SessionSecurity,
+    conn: &Connection,
+    handler: &mut H,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: SessionHandler,
+{
+    match stream.accept(tls.clone(), security.handshake_timeout).await {
+        Ok(info) => {
+            tracing::info!(
+                session = %hex(conn.id),
+                version = %info.version,
+                cipher = %info.cipher,
+                bits = info.bits,
+                sni = info.server_name.as_deref().unwrap_or("-"),
+                client_cert = info.peer_verified,
+                "TLS established"
+            );
+            handler.tls_started(&info).await;
+            true
+        }
+        Err(e) => {
+            tracing::info!(session = %hex(conn.id), error = %e, "TLS handshake failed");
+            false
+        }
+    }
+}
+
+/// Logs an AUTH attempt: the user name and the outcome, never the password.
+fn log_auth(conn: &Connection, mechanism: &str, user: &str, table: &str, outcome: &AuthOutcome) {
+    let session = hex(conn.id);
+    match outcome {
+        AuthOutcome::Accepted => {
+            tracing::info!(%session, mechanism, user, "authentication succeeded");
+        }
+        AuthOutcome::Rejected(reason) => {
+            tracing::warn!(%session, mechanism, user, ?reason, peer = %conn.peer.ip(), "authentication failed");
+        }
+        AuthOutcome::Unavailable(why) => {
+            tracing::error!(%session, mechanism, user, table, error = %why, "authentication unavailable");
         }
     }
 }

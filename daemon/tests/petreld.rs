@@ -35,6 +35,7 @@ async fn start() -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()
                 hostname: "mx.test".into(),
                 ..ServerConfig::default()
             }),
+            security: Default::default(),
         }],
     })
     .unwrap();
