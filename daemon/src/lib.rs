@@ -8,10 +8,12 @@
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`ids`]: session and message identifiers.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
+//! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
 
 pub mod clock;
 pub mod config_file;
 pub mod ids;
 pub mod listener;
+pub mod mda;
 pub mod service;
 pub mod smtp_in;
