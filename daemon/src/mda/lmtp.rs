@@ -12,6 +12,8 @@
 //! Failing to connect, a lost connection and timeouts are temporary failures for every
 //! recipient not yet answered; a 4xx reply is temporary and a 5xx permanent for its recipient.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +27,77 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::error::{DeliveryError, fan_out};
-use super::{LmtpDest, Options, Recipient};
+use super::{Options, Recipient};
 use crate::clock::{Clock, SystemClock};
+
+/// Where an LMTP server listens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LmtpDest {
+    /// `host:port` or `[address]:port`.
+    Tcp {
+        /// A host name or an address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// A unix socket, by absolute path.
+    Unix(PathBuf),
+}
+
+/// An LMTP destination that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid LMTP destination {dest:?}: {reason}")]
+pub struct BadLmtpDest {
+    /// The text given.
+    pub dest: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl LmtpDest {
+    /// Parses `host:port`, `[ipv6]:port` or `/path/to/socket`, the forms of `action … lmtp`.
+    pub fn parse(s: &str) -> Result<LmtpDest, BadLmtpDest> {
+        let bad = |reason| BadLmtpDest {
+            dest: s.to_owned(),
+            reason,
+        };
+        if s.starts_with('/') {
+            return Ok(LmtpDest::Unix(PathBuf::from(s)));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ]"))?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("a port is required"))?;
+            let host = host
+                .get(..5)
+                .filter(|p| p.eq_ignore_ascii_case("IPv6:"))
+                .map_or(host, |_| &host[5..]);
+            (host, port)
+        } else {
+            s.rsplit_once(':')
+                .ok_or_else(|| bad("a port is required"))?
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        let port = port.parse().map_err(|_| bad("invalid port"))?;
+        Ok(LmtpDest::Tcp {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for LmtpDest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LmtpDest::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            LmtpDest::Tcp { host, port } => write!(f, "{host}:{port}"),
+            LmtpDest::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
 
 /// Delivers `message` to `rcpts` through the LMTP server at `dest`; one result per recipient.
 pub async fn deliver(
@@ -248,4 +319,31 @@ async fn read<S: AsyncRead + Unpin>(
 
 fn until(now: Time, deadline: Time) -> Duration {
     deadline.saturating_since(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lmtp_destinations() {
+        assert_eq!(
+            LmtpDest::parse("localhost:24").unwrap(),
+            LmtpDest::Tcp {
+                host: "localhost".into(),
+                port: 24
+            }
+        );
+        assert_eq!(
+            LmtpDest::parse("[IPv6:::1]:2424").unwrap().to_string(),
+            "[::1]:2424"
+        );
+        assert_eq!(
+            LmtpDest::parse("/run/dovecot/lmtp").unwrap(),
+            LmtpDest::Unix("/run/dovecot/lmtp".into())
+        );
+        assert!(LmtpDest::parse("localhost").is_err());
+        assert!(LmtpDest::parse(":24").is_err());
+        assert!(LmtpDest::parse("host:port").is_err());
+    }
 }
