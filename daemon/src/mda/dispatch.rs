@@ -77,9 +77,10 @@ pub async fn deliver_maildir_batch(jobs: &[MaildirJob<'_>], options: &Options) -
             Err(e) => results[i] = Some(Err(e)),
             Ok(RunAs::Daemon) => in_process.push(i),
             Ok(RunAs::User { uid, gid }) => {
+                // One helper run carries one message from one sender.
                 let message = jobs
                     .iter()
-                    .position(|j| std::ptr::eq(j.message, job.message))
+                    .position(|j| std::ptr::eq(j.message, job.message) && j.sender == job.sender)
                     .unwrap_or(i);
                 let key = HelperGroup {
                     uid,
@@ -99,19 +100,28 @@ pub async fn deliver_maildir_batch(jobs: &[MaildirJob<'_>], options: &Options) -
         }
     }
     if !in_process.is_empty() {
-        let owned: Vec<OwnedJob> = in_process
-            .iter()
-            .map(|&i| {
-                let job = &jobs[i];
-                OwnedJob::new(
-                    job.sender,
-                    job.message.into(),
-                    job.recipient,
-                    job.path,
-                    job.junk,
-                )
-            })
-            .collect();
+        // One copy of each message, however many recipients share it (the writers convert
+        // each distinct message once, too).
+        let mut copies: Vec<(&[u8], Arc<[u8]>)> = Vec::new();
+        let mut owned = Vec::with_capacity(in_process.len());
+        for &i in &in_process {
+            let job = &jobs[i];
+            let message = match copies.iter().find(|(m, _)| std::ptr::eq(*m, job.message)) {
+                Some((_, arc)) => arc.clone(),
+                None => {
+                    let arc: Arc<[u8]> = job.message.into();
+                    copies.push((job.message, arc.clone()));
+                    arc
+                }
+            };
+            owned.push(OwnedJob::new(
+                job.sender,
+                message,
+                job.recipient,
+                job.path,
+                job.junk,
+            ));
+        }
         let done = blocking(FileMethod::Maildir, owned, options).await;
         for (i, r) in in_process.into_iter().zip(done) {
             results[i] = Some(r);
@@ -182,7 +192,10 @@ fn precheck(message: &[u8], method: &Method, rcpt: &Recipient) -> Result<(), Del
         return Err(DeliveryError::Loop(addr.to_owned()));
     }
     let needs_home = match method {
-        Method::Maildir { path, .. } => path.starts_with(&rcpt.user.home),
+        // A maildir elsewhere (a virtual user's spool) does not need the home directory.
+        Method::Maildir { path, .. } => {
+            rcpt.user.home.is_absolute() && path.starts_with(&rcpt.user.home)
+        }
         Method::Mda { .. } | Method::Pipe { .. } => true,
         Method::Mbox { .. } | Method::File { .. } | Method::Lmtp { .. } => false,
     };
