@@ -167,7 +167,7 @@ async fn slow_commands_are_killed_with_their_children() {
     let started = Instant::now();
     // A background child keeps the output pipe open: the whole group must die.
     let r = run_with(
-        r#"cat > /dev/null; (sleep 30; touch "$HOME/survived") & sleep 30"#,
+        r#"cat > /dev/null; (sleep 29.75; touch "$HOME/survived") & sleep 29.75"#,
         MESSAGE,
         &rcpt,
         &options,
@@ -190,10 +190,10 @@ async fn slow_commands_are_killed_with_their_children() {
     assert!(!home.path().join("survived").exists());
 }
 
-/// True when a `sleep 30` process is running (only the test above starts one).
+/// True when a `sleep 29.75` process is running (only the test above starts one).
 fn sleepers_running() -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0030\x00")
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0029.75\x00")
     })
 }
 
