@@ -12,12 +12,14 @@
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
 //! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
 //!   stream that STARTTLS upgrades in place.
+//! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
 
 pub mod auth;
 pub mod clock;
 pub mod config_file;
 pub mod ids;
 pub mod listener;
+pub mod mda;
 pub mod queue;
 pub mod service;
 pub mod smtp_in;
