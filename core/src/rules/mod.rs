@@ -2,11 +2,15 @@
 //! where each recipient goes. Pure logic: the shell reads `file:` tables and hands their text to
 //! [`table_file::parse`].
 
+pub mod address;
 pub mod alias;
 pub mod netaddr;
+pub mod service;
 pub mod table;
 pub mod table_file;
 
+pub use address::MailAddr;
 pub use alias::{AliasError, AliasTarget};
 pub use netaddr::Cidr;
+pub use service::Service;
 pub use table::{Entries, Table, TableError};
