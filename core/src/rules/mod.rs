@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod alias;
+pub mod lookups;
 pub mod netaddr;
 pub mod service;
 pub mod table;
@@ -11,6 +12,9 @@ pub mod table_file;
 
 pub use address::MailAddr;
 pub use alias::{AliasError, AliasTarget};
+pub use lookups::{
+    ForwardFile, LoadError, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
+};
 pub use netaddr::Cidr;
 pub use service::Service;
 pub use table::{Entries, Table, TableError};
