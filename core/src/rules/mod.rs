@@ -6,6 +6,7 @@ pub mod address;
 pub mod alias;
 pub mod lookups;
 pub mod netaddr;
+pub mod router;
 pub mod service;
 pub mod table;
 pub mod table_file;
@@ -16,5 +17,6 @@ pub use lookups::{
     ForwardFile, LoadError, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
 };
 pub use netaddr::Cidr;
+pub use router::{RouteContext, Routed, Ruleset, RulesetError, SessionFacts, Source};
 pub use service::Service;
 pub use table::{Entries, Table, TableError};
