@@ -6,6 +6,7 @@ pub mod address;
 pub mod alias;
 pub mod lookups;
 pub mod netaddr;
+pub mod resolve;
 pub mod router;
 pub mod service;
 pub mod table;
@@ -17,6 +18,7 @@ pub use lookups::{
     ForwardFile, LoadError, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
 };
 pub use netaddr::Cidr;
+pub use resolve::{Delivery, Recipient, RunAs, Target};
 pub use router::{RouteContext, Routed, Ruleset, RulesetError, SessionFacts, Source};
 pub use service::Service;
 pub use table::{Entries, Table, TableError};
