@@ -9,6 +9,7 @@ pub mod netaddr;
 pub mod resolve;
 pub mod router;
 pub mod service;
+pub mod srs_route;
 pub mod table;
 pub mod table_file;
 

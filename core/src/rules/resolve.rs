@@ -56,6 +56,7 @@ use super::alias::{self, AliasTarget};
 use super::lookups::{ForwardFile, GETPWNAM, LookupError, Lookups, UserInfo};
 use super::router::{RouteContext, Routed, Ruleset, SessionFacts, TEMPORARY_FAILURE};
 use super::service::Service;
+use super::srs_route;
 use crate::Time;
 use crate::config::{self as cfg, Expansion, LocalMethod};
 use crate::smtp::{EnhancedCode, Reply};
@@ -334,17 +335,15 @@ impl<'r> Expander<'r> {
     fn address(&mut self, n: usize, mut addr: MailAddr) -> Step {
         let sender = self.recipient.sender;
         let mut srs_failure = None;
-        if let Some(srs) = self.rules.srs()
-            && sender.is_null()
-            && srs.is_srs(&addr.to_string())
-        {
-            match srs.decode(&addr.to_string(), self.now) {
-                Ok(decoded) => {
-                    addr = MailAddr::parse(&decoded.address);
+        if let Some(srs) = self.rules.srs() {
+            match srs_route::decode_bounce(srs, sender, &addr, self.now) {
+                None => {}
+                Some(Ok(decoded)) => {
+                    addr = decoded;
                     self.nodes[n].kind = Kind::Address(addr.clone());
                     self.internal = true;
                 }
-                Err(e) => srs_failure = Some(e),
+                Some(Err(e)) => srs_failure = Some(e),
             }
         }
         let ctx = RouteContext {
@@ -355,7 +354,9 @@ impl<'r> Expander<'r> {
         };
         let name = match self.rules.route(&ctx, self.lookups) {
             Routed::Action(name) => name,
-            Routed::Reject(reply) => return Err(srs_failure.map_or(reply, |e| srs_reply(&e))),
+            Routed::Reject(reply) => {
+                return Err(srs_failure.map_or(reply, |e| srs_route::refusal(&e)));
+            }
             Routed::TempFail(reply) => return Err(reply),
         };
         let rules: &'r Ruleset = self.rules;
@@ -374,7 +375,7 @@ impl<'r> Expander<'r> {
             cfg::Delivery::Local(local) => local,
         };
         if let Some(e) = srs_failure {
-            return Err(srs_reply(&e));
+            return Err(srs_route::refusal(&e));
         }
         match &local.expansion {
             Some(Expansion::Virtual(table)) => {
@@ -686,13 +687,6 @@ fn kind_of(target: AliasTarget) -> Option<Kind> {
 
 fn same_address(a: &MailAddr, b: &MailAddr) -> bool {
     a.user.eq_ignore_ascii_case(&b.user) && a.domain.eq_ignore_ascii_case(&b.domain)
-}
-
-fn srs_reply(e: &crate::srs::SrsError) -> Reply {
-    let status = e.enhanced_status();
-    let enhanced =
-        EnhancedCode::parse_prefix(status).map_or(EnhancedCode::new(5, 7, 1), |(c, _)| c);
-    Reply::new(550, enhanced, e.to_string())
 }
 
 /// Lines as `fparseln` gives them: a `\` at the end of a line joins the next one, an
