@@ -6,6 +6,7 @@ pub mod address;
 pub mod alias;
 pub mod lookups;
 pub mod netaddr;
+pub mod proc_table;
 pub mod resolve;
 pub mod router;
 pub mod service;
@@ -19,6 +20,7 @@ pub use lookups::{
     ForwardFile, LoadError, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
 };
 pub use netaddr::Cidr;
+pub use proc_table::ProcTableClient;
 pub use resolve::{Delivery, Recipient, RunAs, Target};
 pub use router::{RouteContext, Routed, Ruleset, RulesetError, SessionFacts, Source};
 pub use service::Service;
