@@ -11,8 +11,9 @@
 //!   is none of these makes the whole value invalid — OpenSMTPD then fails the lookup
 //!   temporarily, and so does the resolver.
 //!
-//! Petrel also accepts a whole item in double quotes for a file (`"/var/log/mail list"`), which
-//! OpenSMTPD only accepts for commands.
+//! Petrel also accepts any whole item in double quotes — a file with a comma in its name, an
+//! error whose text has a comma (`"error:452 4.2.2 mailbox full, try later"`) — where
+//! OpenSMTPD only unquotes commands.
 
 use thiserror::Error;
 
@@ -98,6 +99,11 @@ fn split_items(value: &str) -> Result<Vec<String>, AliasError> {
 }
 
 fn parse_target(item: &str) -> Result<AliasTarget, AliasError> {
+    // A whole item in double quotes (OpenSMTPD only unquotes commands).
+    let item = item
+        .strip_prefix('"')
+        .and_then(|i| i.strip_suffix('"'))
+        .unwrap_or(item);
     if let Some(rest) = strip_prefix_ci(item, ":error:").or_else(|| strip_prefix_ci(item, "error:"))
     {
         return parse_error(rest).ok_or_else(|| AliasError::BadError(item.to_owned()));
@@ -111,22 +117,19 @@ fn parse_target(item: &str) -> Result<AliasTarget, AliasError> {
             Err(AliasError::BadInclude(item.to_owned()))
         };
     }
-    let unquoted = item
-        .strip_prefix('"')
-        .and_then(|i| i.strip_suffix('"'))
-        .unwrap_or(item);
-    if let Some(cmd) = unquoted.strip_prefix('|') {
+    if let Some(cmd) = item.strip_prefix('|') {
         return Ok(AliasTarget::Command(cmd.to_owned()));
     }
-    if unquoted.starts_with('/') {
-        return Ok(AliasTarget::File(unquoted.to_owned()));
+    if item.starts_with('/') {
+        return Ok(AliasTarget::File(item.to_owned()));
     }
     if let Some(addr) = parse_address(item) {
         return Ok(AliasTarget::Address(addr));
     }
-    if item
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_.-+".contains(&b))
+    if !item.is_empty()
+        && item
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-+".contains(&b))
     {
         return Ok(AliasTarget::User(item.to_ascii_lowercase()));
     }
@@ -278,5 +281,20 @@ mod tests {
             parse_targets(":include:relative"),
             Err(AliasError::BadInclude(_))
         ));
+        assert_eq!(
+            parse_targets("\"\""),
+            Err(AliasError::BadItem(String::new()))
+        );
+        // A comma ends an unquoted error's text, leaving an item that is nothing.
+        assert_eq!(
+            parse_targets("error:452 4.2.2 full, try later"),
+            Err(AliasError::BadItem("try later".into()))
+        );
+        assert_eq!(
+            parse_targets("\"error:452 4.2.2 full, try later\"")
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod address;
 pub mod alias;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lookups;
 pub mod netaddr;
 pub mod proc_table;

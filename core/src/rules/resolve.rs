@@ -36,6 +36,8 @@
 //! envelope (OpenSMTPD 7).
 //!
 //! Where Petrel deviates from OpenSMTPD 7.8, on purpose:
+//! - an expansion growing past [`MAX_TREE_NODES`] nodes fails temporarily (OpenSMTPD has no
+//!   bound but the depth);
 //! - an address that appears again among its own ancestors (`list: alice, list@here`) is
 //!   dropped as a loop; OpenSMTPD expands it again until the depth limit refuses the recipient;
 //! - an `:include:` file that cannot be read, or that has a malformed line, fails the recipient
@@ -67,6 +69,9 @@ pub const EXPAND_DEPTH: usize = 10;
 pub const MAX_FORWARD_SIZE: usize = 4 * 1024;
 /// A `.forward` may not bring the expansion past this many nodes (`MAX_EXPAND_NODES`).
 pub const MAX_EXPAND_NODES: usize = 100;
+/// No expansion may grow past this many nodes (Petrel's own bound: aliases that fan out to
+/// addresses which fan out again grow exponentially within the depth limit).
+pub const MAX_TREE_NODES: usize = 4096;
 
 /// `524 5.2.4 Mailing list expansion problem`: a permanent expansion failure.
 pub const EXPANSION_FAILED: Reply = Reply::fixed(
@@ -242,6 +247,9 @@ impl<'r> Expander<'r> {
         while let Some(n) = self.queue.pop_front() {
             if self.nodes[n].depth >= EXPAND_DEPTH {
                 return Err(EXPANSION_FAILED);
+            }
+            if self.nodes.len() > MAX_TREE_NODES {
+                return Err(EXPANSION_DEFERRED);
             }
             match self.nodes[n].kind.clone() {
                 Kind::Address(addr) => self.address(n, addr)?,

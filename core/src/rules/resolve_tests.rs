@@ -363,6 +363,26 @@ fn depth_limit() {
 }
 
 #[test]
+fn fan_out_is_bounded() {
+    // 12 addresses, each aliased to all the others: the paths multiply within the depth
+    // limit, so the tree is capped.
+    let names: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    let aliases: String = names
+        .iter()
+        .map(|n| {
+            let others: Vec<String> = names
+                .iter()
+                .filter(|o| *o != n)
+                .map(|o| format!("{o}@localhost"))
+                .collect();
+            format!("{n}: alice, {}\n", others.join(", "))
+        })
+        .collect();
+    let s = local(&aliases, &[]);
+    assert!(s.refused("m0@localhost").starts_with("424 4.2.4 "));
+}
+
+#[test]
 fn sub_addresses() {
     let s = local("bob+lists: carol\n", &[]);
     let d = s.resolve("alice+news@localhost").unwrap();

@@ -89,6 +89,9 @@ pub fn parse(text: &str) -> Result<Entries, TableFileError> {
             list.push(trimmed.to_owned());
             continue;
         }
+        if key_end == 0 {
+            return Err(err("missing key"));
+        }
         let mut chars = rest.chars();
         chars.next();
         let value = chars.as_str().trim_start_matches([' ', '\t']);
@@ -190,6 +193,11 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "line 2: list value in a table of key/value pairs"
+        );
+        assert_eq!(parse(": value\n").unwrap_err().message, "missing key");
+        assert_eq!(
+            parse("# @list\n:odd\n").unwrap(),
+            Entries::List(vec![":odd".into()])
         );
         let e = parse("a b\nlist:\nc d\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: key without a value");
