@@ -492,6 +492,47 @@ mod tests {
     }
 
     #[test]
+    fn keyed_services_are_exact_case_insensitive_membership() {
+        let t = Table::map(
+            "k",
+            [
+                ("Alice", "1000:1000:/home/alice"),
+                ("192.0.2.1", "mx.example.org"),
+                ("*.example.org", "smtp://relay"),
+            ],
+        );
+        for service in [
+            Service::String,
+            Service::Alias,
+            Service::Credentials,
+            Service::Userinfo,
+            Service::Source,
+            Service::Addrname,
+            Service::Mailaddrmap,
+            Service::Relayhost,
+        ] {
+            assert_eq!(t.check(service, "alice", '+'), Ok(true), "{service}");
+            assert_eq!(t.check(service, "alic", '+'), Ok(false), "{service}");
+            // No wildcard or CIDR semantics outside their services.
+            assert_eq!(
+                t.check(service, "mx.example.org", '+'),
+                Ok(false),
+                "{service}"
+            );
+            assert_eq!(
+                t.lookup(service, "ALICE", '+'),
+                Ok(Some("1000:1000:/home/alice")),
+                "{service}"
+            );
+        }
+        assert_eq!(t.check(Service::Domain, "mx.example.org", '+'), Ok(true));
+        assert_eq!(
+            t.lookup(Service::Relayhost, "*.example.org", '+'),
+            Ok(Some("smtp://relay"))
+        );
+    }
+
+    #[test]
     fn regexes() {
         let bad = list(&["^spam.*\\.example$", "(unclosed"]);
         assert!(matches!(
