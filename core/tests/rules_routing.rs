@@ -10,10 +10,9 @@ use std::path::Path;
 use petrel_core::Time;
 use petrel_core::config::{ParseOptions, parse};
 use petrel_core::rules::{
-    Delivery, ForwardFile, LocalNames, MailAddr, Recipient, Ruleset, RunAs, SessionFacts,
+    Delivery, ForwardFile, LocalNames, MailAddr, Recipient, Refusal, Ruleset, RunAs, SessionFacts,
     StaticLookups, Target, UserInfo,
 };
-use petrel_core::smtp::Reply;
 use petrel_core::srs::{Srs, SrsConfig};
 
 const NOW: Time = Time::from_secs(1_700_000_000);
@@ -64,7 +63,7 @@ impl Site {
         session: &SessionFacts,
         sender: &str,
         rcpt: &str,
-    ) -> Result<Vec<Delivery>, Reply> {
+    ) -> Result<Vec<Delivery>, Refusal> {
         let sender = MailAddr::parse(sender);
         let rcpt = MailAddr::parse(rcpt);
         self.rules.resolve(
@@ -91,7 +90,7 @@ impl Site {
 }
 
 /// `action relay dest`, `action mailbox user for dest`, … joined by `; `, or the refusal.
-fn summary(result: &Result<Vec<Delivery>, Reply>) -> String {
+fn summary(result: &Result<Vec<Delivery>, Refusal>) -> String {
     match result {
         Err(reply) => reply.to_string(),
         Ok(deliveries) => deliveries

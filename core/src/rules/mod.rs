@@ -47,7 +47,7 @@ pub use lookups::{
 };
 pub use netaddr::Cidr;
 pub use proc_table::ProcTableClient;
-pub use resolve::{Delivery, Recipient, RunAs, Target};
+pub use resolve::{Delivery, Recipient, Refusal, RunAs, Target};
 pub use router::{RouteContext, Routed, Ruleset, RulesetError, SessionFacts, Source};
 pub use service::Service;
 pub use table::{Entries, Table, TableError};

@@ -52,15 +52,16 @@
 //!   recipient` for an unknown user, `451 4.3.0 Temporary failure`).
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
 
 use super::address::MailAddr;
 use super::alias::{self, AliasTarget};
 use super::lookups::{ForwardFile, GETPWNAM, LookupError, Lookups, UserInfo};
-use super::router::{RouteContext, Routed, Ruleset, SessionFacts, TEMPORARY_FAILURE};
+use super::router::{INVALID_RECIPIENT, RouteContext, Ruleset, SessionFacts, TEMPORARY_FAILURE};
 use super::service::Service;
 use super::srs_route;
 use crate::Time;
-use crate::config::{self as cfg, Expansion, LocalMethod};
+use crate::config::{self as cfg, Expansion, LocalMethod, MatchDecision};
 use crate::smtp::{EnhancedCode, Reply};
 
 /// Deepest level of the expansion tree (`EXPAND_DEPTH`).
@@ -141,6 +142,29 @@ pub enum Target {
     },
 }
 
+/// Why a recipient is refused: the reply it gets and, for the log, what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reply for the client, ending with `: <recipient>`.
+    pub reply: Reply,
+    /// What went wrong, in words for the log (the reply tells the client little on purpose).
+    pub cause: String,
+}
+
+impl fmt::Display for Refusal {
+    /// The reply, as the client sees it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.reply, f)
+    }
+}
+
+fn refuse(reply: Reply, cause: impl Into<String>) -> Refusal {
+    Refusal {
+        reply,
+        cause: cause.into(),
+    }
+}
+
 /// The identity a local delivery runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunAs {
@@ -158,13 +182,13 @@ impl Ruleset {
     /// module documentation. `now` dates SRS addresses.
     ///
     /// # Errors
-    /// The reply for the recipient: 4xx when it may succeed later, 5xx when it never will.
+    /// The refusal of the recipient: 4xx when it may succeed later, 5xx when it never will.
     pub fn resolve(
         &self,
         recipient: &Recipient<'_>,
         lookups: &dyn Lookups,
         now: Time,
-    ) -> Result<Vec<Delivery>, Reply> {
+    ) -> Result<Vec<Delivery>, Refusal> {
         let mut expander = Expander {
             rules: self,
             lookups,
@@ -176,17 +200,18 @@ impl Ruleset {
             deliveries: Vec::new(),
             internal: false,
         };
-        expander.run().map_err(|reply| {
+        expander.run().map_err(|Refusal { reply, cause }| {
             let rcpt = recipient.rcpt;
             let shown = if rcpt.domain.is_empty() {
                 rcpt.user.clone()
             } else {
                 rcpt.to_string()
             };
-            Reply {
+            let reply = Reply {
                 text: format!("{}: <{shown}>", reply.text).into(),
                 ..reply
-            }
+            };
+            Refusal { reply, cause }
         })
     }
 }
@@ -225,7 +250,7 @@ struct NodeKey {
     user: Option<usize>,
 }
 
-type Step = Result<(), Reply>;
+type Step = Result<(), Refusal>;
 
 struct Expander<'r> {
     rules: &'r Ruleset,
@@ -242,40 +267,38 @@ struct Expander<'r> {
 }
 
 impl<'r> Expander<'r> {
-    fn run(&mut self) -> Result<Vec<Delivery>, Reply> {
+    fn run(&mut self) -> Result<Vec<Delivery>, Refusal> {
         self.insert(Kind::Address(self.recipient.rcpt.clone()), None, None);
         while let Some(n) = self.queue.pop_front() {
             if self.nodes[n].depth >= EXPAND_DEPTH {
-                return Err(EXPANSION_FAILED);
+                return Err(refuse(
+                    EXPANSION_FAILED,
+                    format!("expansion deeper than {EXPAND_DEPTH} levels"),
+                ));
             }
             if self.nodes.len() > MAX_TREE_NODES {
-                return Err(EXPANSION_DEFERRED);
+                return Err(refuse(
+                    EXPANSION_DEFERRED,
+                    format!("expansion larger than {MAX_TREE_NODES} nodes"),
+                ));
             }
             match self.nodes[n].kind.clone() {
                 Kind::Address(addr) => self.address(n, addr)?,
                 Kind::User(name) => self.user(n, &name)?,
-                Kind::File(path) => self.file_or_command(
-                    n,
-                    Target::File {
-                        path,
-                        run_as: RunAs::Daemon,
-                    },
-                )?,
-                Kind::Command(command) => self.file_or_command(
-                    n,
-                    Target::Command {
-                        command,
-                        run_as: RunAs::Daemon,
-                    },
-                )?,
+                Kind::File(path) => {
+                    self.file_or_command(n, |run_as| Target::File { path, run_as })?;
+                }
+                Kind::Command(command) => {
+                    self.file_or_command(n, |run_as| Target::Command { command, run_as })?;
+                }
                 Kind::Error(reply) => {
-                    self.forbid_with_forward_only(n)?;
-                    return Err(reply);
+                    self.forbid_with_forward_only(n, "an error item")?;
+                    return Err(refuse(reply, "error item"));
                 }
             }
         }
         if self.deliveries.is_empty() {
-            return Err(EXPANSION_FAILED);
+            return Err(refuse(EXPANSION_FAILED, "expansion produced no delivery"));
         }
         Ok(std::mem::take(&mut self.deliveries))
     }
@@ -331,12 +354,15 @@ impl<'r> Expander<'r> {
     /// The local action node `n` was produced under. Only local actions produce users,
     /// files, commands and errors, so the error is unreachable; it fails temporarily rather
     /// than panic.
-    fn local(&self, n: usize) -> Result<(String, &'r cfg::LocalDelivery), Reply> {
+    fn local(&self, n: usize) -> Result<(String, &'r cfg::LocalDelivery), Refusal> {
         let rules: &'r Ruleset = self.rules;
         let name = self.nodes[n].action.clone().unwrap_or_default();
         match rules.action(&name).map(|a| &a.delivery) {
             Some(cfg::Delivery::Local(local)) => Ok((name, local)),
-            _ => Err(TEMPORARY_FAILURE),
+            _ => Err(refuse(
+                TEMPORARY_FAILURE,
+                format!("{name:?} is not a local action"),
+            )),
         }
     }
 
@@ -360,16 +386,22 @@ impl<'r> Expander<'r> {
             rcpt: &addr,
             internal: self.internal || self.nodes[n].parent.is_some(),
         };
-        let name = match self.rules.route(&ctx, self.lookups) {
-            Routed::Action(name) => name,
-            Routed::Reject(reply) => {
-                return Err(srs_failure.map_or(reply, |e| srs_route::refusal(&e)));
-            }
-            Routed::TempFail(reply) => return Err(reply),
-        };
         let rules: &'r Ruleset = self.rules;
+        let name = match rules.decide(&ctx, self.lookups) {
+            Ok(Some(MatchDecision::Action(name))) => name.clone(),
+            Ok(decision) => {
+                return Err(match srs_failure {
+                    Some(e) => refuse(srs_route::refusal(&e), format!("SRS: {e}")),
+                    None if decision.is_some() => {
+                        refuse(INVALID_RECIPIENT, format!("{addr} rejected by a rule"))
+                    }
+                    None => refuse(INVALID_RECIPIENT, format!("no rule matched {addr}")),
+                });
+            }
+            Err(e) => return Err(refuse(TEMPORARY_FAILURE, format!("routing {addr}: {e}"))),
+        };
         let Some(action) = rules.action(&name) else {
-            return Err(TEMPORARY_FAILURE);
+            return Err(refuse(TEMPORARY_FAILURE, format!("no action {name:?}")));
         };
         let local = match &action.delivery {
             cfg::Delivery::Relay(_) => {
@@ -383,13 +415,16 @@ impl<'r> Expander<'r> {
             cfg::Delivery::Local(local) => local,
         };
         if let Some(e) = srs_failure {
-            return Err(srs_route::refusal(&e));
+            return Err(refuse(srs_route::refusal(&e), format!("SRS: {e}")));
         }
         match &local.expansion {
             Some(Expansion::Virtual(table)) => {
                 match self.virtual_get(n, &name, table, &addr.lowercased_user()) {
-                    Err(_) => Err(EXPANSION_DEFERRED),
-                    Ok(0) => Err(EXPANSION_FAILED),
+                    Err(e) => Err(refuse(EXPANSION_DEFERRED, e.to_string())),
+                    Ok(0) => Err(refuse(
+                        EXPANSION_FAILED,
+                        format!("no entry for {addr} in <{table}>"),
+                    )),
                     Ok(_) => Ok(()),
                 }
             }
@@ -415,7 +450,7 @@ impl<'r> Expander<'r> {
                 None => Ok(0),
             };
             match found {
-                Err(_) => return Err(EXPANSION_DEFERRED),
+                Err(e) => return Err(refuse(EXPANSION_DEFERRED, e.to_string())),
                 Ok(0) => {}
                 Ok(_) => return Ok(()),
             }
@@ -426,8 +461,8 @@ impl<'r> Expander<'r> {
             None => (name, None),
         };
         let info = match self.userinfo(local, user) {
-            Err(_) => return Err(TEMPORARY_FAILURE),
-            Ok(None) => return Err(UNKNOWN_USER),
+            Err(e) => return Err(refuse(TEMPORARY_FAILURE, e.to_string())),
+            Ok(None) => return Err(refuse(UNKNOWN_USER, format!("no user {user:?}"))),
             Ok(Some(info)) => info,
         };
         self.nodes[n].realuser = Some(info.clone());
@@ -440,24 +475,30 @@ impl<'r> Expander<'r> {
         }
         self.nodes[n].forwarded = true;
         let text = match self.lookups.forward(&info) {
-            Err(_) => return Err(EXPANSION_DEFERRED),
-            Ok(ForwardFile::Refused(_)) => return Err(EXPANSION_FAILED),
+            Err(e) => return Err(refuse(EXPANSION_DEFERRED, e.to_string())),
+            Ok(ForwardFile::Refused(why)) => {
+                return Err(refuse(
+                    EXPANSION_FAILED,
+                    format!("{user}'s .forward: {why}"),
+                ));
+            }
             Ok(ForwardFile::Missing) => None,
             Ok(ForwardFile::Contents(text)) => Some(text),
         };
         let expanded = match text {
-            Some(text) if text.len() >= MAX_FORWARD_SIZE => return Err(EXPANSION_DEFERRED),
+            Some(text) if text.len() >= MAX_FORWARD_SIZE => {
+                return Err(refuse(
+                    EXPANSION_DEFERRED,
+                    format!("{user}'s .forward is {MAX_FORWARD_SIZE} bytes or more"),
+                ));
+            }
             Some(text) => self.forward_get(n, &action, &text)?,
             None => 0,
         };
         if expanded > 0 {
             return Ok(());
         }
-        match local.method {
-            LocalMethod::ForwardOnly => Err(EXPANSION_DEFERRED),
-            LocalMethod::ExpandOnly => Err(EXPANSION_FAILED),
-            _ => self.mailbox(n, &action, local, info, subaddress),
-        }
+        self.mailbox(n, &action, local, info, subaddress)
     }
 
     fn mailbox(
@@ -468,9 +509,20 @@ impl<'r> Expander<'r> {
         user: UserInfo,
         subaddress: Option<String>,
     ) -> Step {
+        // These actions have no mailbox to deliver to: the user had to expand to something.
         match local.method {
-            LocalMethod::ExpandOnly => return Err(EXPANSION_FAILED),
-            LocalMethod::ForwardOnly => return Err(EXPANSION_DEFERRED),
+            LocalMethod::ExpandOnly => {
+                return Err(refuse(
+                    EXPANSION_FAILED,
+                    format!("{} does not expand (expand-only)", user.name),
+                ));
+            }
+            LocalMethod::ForwardOnly => {
+                return Err(refuse(
+                    EXPANSION_DEFERRED,
+                    format!("{} does not forward (forward-only)", user.name),
+                ));
+            }
             _ => {}
         }
         let run_as = match &local.user {
@@ -491,37 +543,39 @@ impl<'r> Expander<'r> {
         Ok(())
     }
 
-    fn forbid_with_forward_only(&self, n: usize) -> Step {
+    fn forbid_with_forward_only(&self, n: usize, what: &str) -> Step {
         if self.local(n)?.1.method == LocalMethod::ForwardOnly {
-            return Err(TEMPORARY_FAILURE);
+            return Err(refuse(
+                TEMPORARY_FAILURE,
+                format!("{what} in a forward-only expansion"),
+            ));
         }
         Ok(())
     }
 
-    fn file_or_command(&mut self, n: usize, mut target: Target) -> Step {
+    fn file_or_command(&mut self, n: usize, target: impl FnOnce(RunAs) -> Target) -> Step {
         let parent_user = self.nodes[n]
             .parent
             .and_then(|p| self.nodes[p].realuser.clone());
         if parent_user.as_ref().is_some_and(|u| u.uid == Some(0)) {
             // 7.5: no files or commands from root's .forward.
-            return Err(TEMPORARY_FAILURE);
+            return Err(refuse(
+                TEMPORARY_FAILURE,
+                "file or command in root's .forward",
+            ));
         }
-        self.forbid_with_forward_only(n)?;
+        self.forbid_with_forward_only(n, "a file or command")?;
         let (action, local) = self.local(n)?;
         let run_as = match (&local.user, parent_user) {
             (Some(u), _) => RunAs::User(u.clone()),
             (None, Some(user)) if user.uid.is_some() => RunAs::Account(user),
             _ => RunAs::Daemon,
         };
-        match &mut target {
-            Target::File { run_as: r, .. } | Target::Command { run_as: r, .. } => *r = run_as,
-            Target::Relay | Target::Mailbox { .. } => {}
-        }
         let dest = self.dest_of(n);
         self.deliveries.push(Delivery {
             action,
             dest,
-            target,
+            target: target(run_as),
         });
         Ok(())
     }
@@ -662,10 +716,11 @@ impl<'r> Expander<'r> {
 
     /// `forwards_get`: the items of a `.forward` under user node `n`; the number of nodes
     /// added.
-    fn forward_get(&mut self, n: usize, action: &str, text: &str) -> Result<usize, Reply> {
+    fn forward_get(&mut self, n: usize, action: &str, text: &str) -> Result<usize, Refusal> {
         let mut added = 0;
         for line in logical_lines(text) {
-            let items = alias::parse_targets(&line).map_err(|_| EXPANSION_DEFERRED)?;
+            let items = alias::parse_targets(&line)
+                .map_err(|e| refuse(EXPANSION_DEFERRED, format!(".forward: {e}")))?;
             for item in items {
                 if let Some(kind) = kind_of(item)
                     && self.insert(kind, Some(n), Some(action))
@@ -674,7 +729,10 @@ impl<'r> Expander<'r> {
                 }
             }
             if self.nodes.len() > MAX_EXPAND_NODES {
-                return Err(EXPANSION_DEFERRED);
+                return Err(refuse(
+                    EXPANSION_DEFERRED,
+                    format!(".forward expands past {MAX_EXPAND_NODES} nodes"),
+                ));
             }
         }
         Ok(added)

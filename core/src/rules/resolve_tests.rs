@@ -46,7 +46,7 @@ impl Setup {
         session: &SessionFacts,
         sender: &str,
         rcpt: &str,
-    ) -> Result<Vec<Delivery>, Reply> {
+    ) -> Result<Vec<Delivery>, Refusal> {
         let sender = MailAddr::parse(sender);
         let rcpt = MailAddr::parse(rcpt);
         let recipient = Recipient {
@@ -57,7 +57,7 @@ impl Setup {
         self.rules.resolve(&recipient, &self.lookups, NOW)
     }
 
-    fn resolve(&self, rcpt: &str) -> Result<Vec<Delivery>, Reply> {
+    fn resolve(&self, rcpt: &str) -> Result<Vec<Delivery>, Refusal> {
         self.resolve_from(&internet(), "sender@example.com", rcpt)
     }
 
@@ -644,10 +644,28 @@ table aliases proc:/usr/libexec/table-ldap
 action "local" mbox alias <aliases>
 match from any for local action "local"
 "#;
+    let s = setup(conf, &[]);
     assert_eq!(
-        setup(conf, &[]).refused("alice@localhost"),
+        s.refused("alice@localhost"),
         "424 4.2.4 Mailing list expansion problem: <alice@localhost>"
     );
+    // The log learns which table failed; the client does not.
+    assert_eq!(
+        s.resolve("alice@localhost").unwrap_err().cause,
+        "table <aliases> is not available"
+    );
+}
+
+#[test]
+fn refusals_explain_themselves_to_the_log() {
+    let s = local("gone: error:550 5.1.1 gone\n", &[]);
+    let cause = |rcpt: &str| s.resolve(rcpt).unwrap_err().cause;
+    assert_eq!(
+        cause("x@elsewhere.example"),
+        "no rule matched x@elsewhere.example"
+    );
+    assert_eq!(cause("nobody@localhost"), "no user \"nobody\"");
+    assert_eq!(cause("gone@localhost"), "error item");
 }
 
 const SRS: &str = r#"

@@ -348,14 +348,22 @@ impl Ruleset {
     /// Where `ctx`'s recipient goes. See the module documentation.
     #[must_use]
     pub fn route(&self, ctx: &RouteContext<'_>, lookups: &dyn Lookups) -> Routed {
-        match self.matching_rule(ctx, lookups) {
+        match self.decide(ctx, lookups) {
             Err(_) => Routed::TempFail(TEMPORARY_FAILURE),
-            Ok(None) => Routed::Reject(INVALID_RECIPIENT),
-            Ok(Some(i)) => match &self.rules[i].decision {
-                MatchDecision::Action(name) => Routed::Action(name.clone()),
-                MatchDecision::Reject => Routed::Reject(INVALID_RECIPIENT),
-            },
+            Ok(Some(MatchDecision::Action(name))) => Routed::Action(name.clone()),
+            Ok(Some(MatchDecision::Reject) | None) => Routed::Reject(INVALID_RECIPIENT),
         }
+    }
+
+    /// The decision of the first rule `ctx` matches, keeping the lookup error for the log.
+    pub(super) fn decide(
+        &self,
+        ctx: &RouteContext<'_>,
+        lookups: &dyn Lookups,
+    ) -> Result<Option<&MatchDecision>, LookupError> {
+        Ok(self
+            .matching_rule(ctx, lookups)?
+            .map(|i| &self.rules[i].decision))
     }
 
     /// The index (in the configuration's `rules`) of the first rule `ctx` matches.
