@@ -82,7 +82,8 @@ fn origin() -> impl Strategy<Value = Origin> {
         matcher(vec![
             table("nets"),
             value("198.51.100.7"),
-            regex(value("^127\\."))
+            regex(value("^127\\.")),
+            regex(value("^\\[2001:")),
         ])
         .prop_map(Origin::Src),
         prop::option::of(matcher(vec![
@@ -240,7 +241,8 @@ fn holds(r: &MatchRule, c: &Context, l: &StaticLookups) -> bool {
     let from = {
         let key = match (c.internal, s.source) {
             (true, _) | (false, Source::Socket) => "local".to_owned(),
-            (false, Source::Ip(ip)) => ip.to_string(),
+            (false, Source::Ip(IpAddr::V4(ip))) => ip.to_string(),
+            (false, Source::Ip(IpAddr::V6(ip))) => format!("[{ip}]"),
         };
         let table = |name: &str| lookup(&table(name), Service::Netaddr, &key, l);
         match (&r.from.test, c.internal) {

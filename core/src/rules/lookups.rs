@@ -181,7 +181,8 @@ pub trait Lookups {
 pub struct LocalNames {
     /// The server name (`smtpd.conf`'s hostname, or the system's).
     pub hostname: String,
-    /// Other names the server answers for (listener `hostname`s, …).
+    /// More names `for local` should match. OpenSMTPD has only the server name; the shell
+    /// may add, say, the names of its listeners.
     pub names: Vec<String>,
     /// The addresses of the server's interfaces.
     pub addresses: Vec<IpAddr>,

@@ -15,7 +15,7 @@
 //! | condition | key | compared as |
 //! |---|---|---|
 //! | `tag` | the listener's tag | string (or regex) |
-//! | `from any`, `from local`, `from src` | the client address, `local` on the socket | netaddr in `<anyhost>`, `<localhost>`, the table |
+//! | `from any`, `from local`, `from src` | the client address (`192.0.2.1`, `[2001:db8::1]`), `local` on the socket | netaddr in `<anyhost>`, `<localhost>`, the table |
 //! | `from socket` | | the session came in on the local socket |
 //! | `from rdns` | | the client has a reverse DNS name |
 //! | `from rdns NAME` | the reverse DNS name | domain (false, even negated, without a name) |
@@ -482,11 +482,24 @@ impl Ruleset {
             FromTest::Table(m) => {
                 let key = match ctx.session.source {
                     Source::Socket => "local".to_owned(),
-                    Source::Ip(ip) => ip.to_string(),
+                    Source::Ip(ip) => address_key(ip),
                 };
                 Ok(from.apply(m.check(Service::Netaddr, &key, lookups, d)?))
             }
         }
+    }
+}
+
+/// A client address as `from src` tables and regexes see it (`sa_to_text`): IPv4 dotted,
+/// IPv6 in brackets; an IPv4-mapped IPv6 address as the IPv4 address it maps.
+#[must_use]
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("[{v6}]"),
+        },
     }
 }
 

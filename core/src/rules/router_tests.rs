@@ -134,6 +134,12 @@ fn from_any_local_socket_src() {
     );
     let v6 = Case::new(SessionFacts::ip("2001:db8::9".parse().unwrap()));
     assert!(holds("from src <nets> for any", &v6));
+    // Regexes see IPv6 clients in brackets, as OpenSMTPD writes them.
+    assert!(holds("from src regex \"^\\[2001:db8:\" for any", &v6));
+    assert_eq!(
+        address_key("::ffff:192.0.2.7".parse().unwrap()),
+        "192.0.2.7"
+    );
     let loopback = Case::new(SessionFacts::ip("127.0.0.1".parse().unwrap()));
     both("from local for any", "!from local for any", &loopback, true);
     both(
@@ -598,4 +604,12 @@ fn session_facts_from_a_queued_origin() {
         SessionFacts::from_origin(&envelope::Origin::default()).source,
         Source::Socket
     );
+}
+
+#[test]
+fn rulesets_and_lookups_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Ruleset>();
+    shared::<StaticLookups>();
+    shared::<crate::rules::ProcTableClient>();
 }
