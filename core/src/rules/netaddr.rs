@@ -30,6 +30,18 @@ impl Cidr {
         }
     }
 
+    /// The address the block was written with.
+    #[must_use]
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    #[must_use]
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// True when `ip` lies in the block. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`)
     /// matches the IPv4 block it maps to, since dual-stack sockets report IPv4 clients so.
     #[must_use]
@@ -98,10 +110,16 @@ impl FromStr for Cidr {
     /// Parses `ADDR` or `ADDR/PREFIX`; an `ipv6:` prefix and `[…]` brackets are accepted.
     fn from_str(s: &str) -> Result<Cidr, CidrError> {
         let err = || CidrError(s.to_owned());
-        let text = s
-            .strip_prefix("ipv6:")
-            .or_else(|| s.strip_prefix("IPv6:"))
-            .unwrap_or(s);
+        let text = match s.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("ipv6:") => &s[5..],
+            _ => s,
+        };
+        // `[2001:db8::/32]`: the whole block in brackets, as well as `[2001:db8::]/32`.
+        let text = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .filter(|t| t.contains('/'))
+            .unwrap_or(text);
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| err())?)),
             None => (text, None),
@@ -154,6 +172,10 @@ mod tests {
                 .contains(ip("203.0.113.9"))
         );
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        let bracketed: Cidr = "[2001:db8::/32]".parse().unwrap();
+        assert!(bracketed.contains(ip("2001:db8::7")));
+        assert_eq!("[::1]".parse::<Cidr>().unwrap().addr(), ip("::1"));
+        assert_eq!("IPV6:[::1]/128".parse::<Cidr>().unwrap().prefix(), 128);
         assert!("example.org".parse::<Cidr>().is_err());
     }
 
