@@ -8,10 +8,12 @@
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`ids`]: session and message identifiers.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
+//! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
 
 pub mod clock;
 pub mod config_file;
 pub mod ids;
 pub mod listener;
+pub mod mta;
 pub mod service;
 pub mod smtp_in;
