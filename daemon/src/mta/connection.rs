@@ -92,6 +92,8 @@ pub struct Connection {
     /// The write timeout: a server that stops reading must not hang the session.
     write_timeout: Duration,
     closed_logged: bool,
+    /// Why the session failed, once it has.
+    failure: Option<SessionError>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -160,6 +162,7 @@ impl Connection {
             tls_error: None,
             write_timeout,
             closed_logged: false,
+            failure: None,
         };
         loop {
             match conn.next_event().await {
@@ -217,6 +220,12 @@ impl Connection {
     #[must_use]
     pub fn messages(&self) -> usize {
         self.messages
+    }
+
+    /// Why the session failed, once it has (the stage tells whether a message was under way).
+    #[must_use]
+    pub fn failure(&self) -> Option<&SessionError> {
+        self.failure.as_ref()
     }
 
     /// True when the session is ready for another message.
@@ -376,6 +385,10 @@ impl Connection {
                     ClientEvent::Close => {
                         self.shutdown().await;
                         return Some(ClientEvent::Close);
+                    }
+                    ClientEvent::Failed(e) => {
+                        self.failure = Some(e.clone());
+                        return Some(ClientEvent::Failed(e));
                     }
                     other => return Some(other),
                 }

@@ -10,7 +10,7 @@ use petrel_core::relay::{
     AttemptError, Attempts, BackupMx, MxOptions, Plan, PlanError, SMTP_PORT, Target, TlsMode,
     TlsPolicy, build_plan, literal_hop, mx_hops, smarthost_hops,
 };
-use petrel_core::session::client::{ClientConfig, ClientTimeouts, ClientTls};
+use petrel_core::session::client::{ClientConfig, ClientTimeouts, ClientTls, Stage};
 
 use super::connection::{Connection, Delivery, OutgoingMessage};
 use super::log;
@@ -63,6 +63,15 @@ impl Mta {
         self.tls = tls;
         self
     }
+}
+
+/// True when the connection was lost (not refused by the server) before the server answered
+/// MAIL: no part of the message was delivered, and sending it again cannot duplicate it.
+fn lost_before_mail(conn: &Connection) -> bool {
+    conn.is_closed()
+        && conn
+            .failure()
+            .is_some_and(|f| !f.remote && matches!(f.stage, Stage::Mail | Stage::Idle))
 }
 
 /// Where a batch goes.
@@ -335,10 +344,25 @@ impl Mta {
                     .connect(&plan, settings, &mut next, &mut attempts)
                     .await;
             }
-            match &mut conn {
-                Some(c) => deliveries.push(c.send(outgoing).await),
-                None => deliveries.push(Delivery::all(&outgoing.message, &attempts.exhausted())),
+            let Some(c) = &mut conn else {
+                deliveries.push(Delivery::all(&outgoing.message, &attempts.exhausted()));
+                continue;
+            };
+            let reused = c.messages() > 0;
+            let delivery = c.send(outgoing.clone()).await;
+            if reused && lost_before_mail(c) {
+                // The server closed the idle connection as we reused it (the close crossed
+                // our MAIL): nothing of the message reached it, so a new connection may
+                // carry it.
+                conn = self
+                    .connect(&plan, settings, &mut next, &mut attempts)
+                    .await;
+                if let Some(c) = &mut conn {
+                    deliveries.push(c.send(outgoing).await);
+                    continue;
+                }
             }
+            deliveries.push(delivery);
         }
         if let Some(c) = conn {
             c.quit().await;

@@ -67,3 +67,4 @@ pub fn settings() -> RelaySettings {
     };
     s
 }
+pub mod tls;

@@ -37,6 +37,8 @@ pub struct Behaviour {
     pub delay_commit: Option<Duration>,
     /// STARTTLS (and the config's TLS policy should offer it).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS from the first byte (smtps), with the `tls` acceptor.
+    pub implicit_tls: bool,
 }
 
 impl Behaviour {
@@ -51,6 +53,7 @@ impl Behaviour {
             drop_on: None,
             delay_commit: None,
             tls: None,
+            implicit_tls: false,
         }
     }
 
@@ -183,9 +186,14 @@ async fn serve(
     logs: &Arc<Mutex<Vec<SessionLog>>>,
     index: usize,
 ) -> std::io::Result<()> {
+    if behaviour.implicit_tls {
+        let acceptor = behaviour.tls.clone().expect("smtps without a certificate");
+        stream = Box::new(acceptor.accept(stream).await?);
+        logs.lock().unwrap()[index].tls = true;
+    }
     let info = ConnectionInfo {
         peer: peer.ip().to_string(),
-        tls: false,
+        tls: behaviour.implicit_tls,
     };
     let mut session = ServerSession::new(Arc::new(behaviour.config.clone()), info, now());
     let mut content = Vec::new();
@@ -204,7 +212,8 @@ async fn serve(
                     let decision = (behaviour.policy)(&request);
                     if let Request::Commit { envelope, .. } = &request {
                         let ok = matches!(decision, Decision::Accept)
-                            || matches!(&decision, Decision::Reply(r) if r.is_positive());
+                            || matches!(&decision, Decision::Reply(r) | Decision::Disconnect(r)
+                                if r.is_positive());
                         if ok {
                             logs.lock().unwrap()[index].stored.push(Stored {
                                 envelope: envelope.clone(),
