@@ -384,3 +384,36 @@ async fn a_batch_shares_one_connection() {
     assert_eq!(sessions[0].stored.len(), 3);
     assert!(sessions[0].lines().iter().any(|l| l == "QUIT"));
 }
+
+/// A relay action's options become the delivery settings.
+#[test]
+fn settings_from_a_relay_action() {
+    use petrel_core::config::{Delivery as Method, ParseOptions, RelayTls, parse};
+    use petrel_core::relay::BackupMx;
+    use petrel_daemon::mta::RelaySettings;
+
+    let text = "table secrets { isp = \"alice:pw\" }\n\
+                action out relay host smtp+tls://isp@smtp.example:587 auth <secrets> \
+                tls no-verify helo mx.example.org src 192.0.2.1\n\
+                action backup relay backup mx mx2.example.org\n\
+                match from local for any action out\n";
+    let config = parse("t.conf", text, &ParseOptions::default()).unwrap();
+    let relay = |name: &str| match &config.action(name).unwrap().delivery {
+        Method::Relay(r) => r.clone(),
+        Method::Local(_) => unreachable!(),
+    };
+    let s = RelaySettings::from_relay(&relay("out"), "host.example.org");
+    assert_eq!(s.helo, "mx.example.org");
+    assert_eq!(
+        s.smarthosts[0].to_string(),
+        "smtp+tls://isp@smtp.example:587"
+    );
+    assert_eq!(s.tls, Some(RelayTls { verify: false }));
+    assert_eq!(s.src, Some("192.0.2.1".parse().unwrap()));
+    assert!(s.local_names.contains(&"host.example.org".to_owned()));
+    assert_eq!(s.auth, None, "credentials are looked up by the caller");
+    let s = RelaySettings::from_relay(&relay("backup"), "host.example.org");
+    assert_eq!(s.helo, "host.example.org");
+    assert_eq!(s.backup, Some(BackupMx::Named("mx2.example.org".into())));
+    assert!(s.smarthosts.is_empty());
+}
