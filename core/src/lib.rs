@@ -14,6 +14,7 @@
 //! - [`expand`]: `%{…}` format specifiers in delivery paths and commands, with sanitising.
 //! - [`queue`]: retry schedule, delivery status notifications, dates.
 //! - [`rules`]: tables, alias values and match rules.
+//! - [`relay`]: MX and smarthost connection plans, and the failures of relaying.
 //! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
 //! - [`time`]: the [`Time`](time::Time) value every machine is driven with.
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod expand;
 pub mod queue;
+pub mod relay;
 pub mod rules;
 pub mod session;
 pub mod smtp;

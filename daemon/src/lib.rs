@@ -13,6 +13,7 @@
 //! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
 //!   stream that STARTTLS upgrades in place.
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
+//! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
 
 pub mod auth;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod config_file;
 pub mod ids;
 pub mod listener;
 pub mod mda;
+pub mod mta;
 pub mod queue;
 pub mod service;
 pub mod smtp_in;

@@ -499,6 +499,15 @@ fn global_settings(config: &Config) -> Vec<String> {
     if let Some(admd) = &config.admd {
         lines.push(format!("admd {}", Word(admd)));
     }
+    match &config.petrel.resolver.source {
+        ResolverSource::System => {}
+        ResolverSource::Nameservers(servers) => lines.extend(
+            servers
+                .iter()
+                .map(|s| format!("resolver nameserver {}", Word(&s.to_string()))),
+        ),
+        ResolverSource::Static(path) => lines.push(format!("resolver static {}", Word(path))),
+    }
     lines
 }
 

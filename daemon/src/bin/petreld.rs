@@ -39,6 +39,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Beyond the grammar: a `resolver static` file must read and parse.
+    let base = args
+        .file
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(std::path::Path::new("."));
+    if let Err(e) = petrel_daemon::mta::resolver::check_config(&config, base) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     if args.check {
         print!("{config}");
         return ExitCode::SUCCESS;

@@ -17,6 +17,7 @@ mod filter;
 mod globals;
 mod listen;
 mod macros;
+mod petrel;
 mod resources;
 mod rule;
 mod seen;
@@ -259,7 +260,13 @@ impl<'o> Parser<'o> {
         if matches!(c.peek_word(), Some("accept" | "reject")) {
             return Err(Diag::new(c.here(), ErrorKind::ObsoleteGrammar));
         }
-        let (directive, _) = c.keyword("a directive", DIRECTIVES)?;
+        // Petrel's directives are contextual keywords, recognised here only.
+        let candidates: Vec<&'static str> = DIRECTIVES
+            .iter()
+            .chain(petrel::PETREL_DIRECTIVES)
+            .copied()
+            .collect();
+        let (directive, _) = c.keyword("a directive", &candidates)?;
         match directive {
             "include" => self.include(c),
             "table" => self.table(c, span),
@@ -278,6 +285,7 @@ impl<'o> Parser<'o> {
             "scheduler" => self.scheduler(c),
             "admd" => self.admd(c),
             "mda" => self.mda(c, span),
+            "resolver" => self.resolver(c, span),
             _ => unreachable!("every directive keyword is dispatched"),
         }
     }

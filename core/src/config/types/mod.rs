@@ -137,6 +137,7 @@ impl Config {
         config.actions.iter_mut().for_each(|x| x.span = none);
         config.rules.iter_mut().for_each(|x| x.span = none);
         config.mta.limits.iter_mut().for_each(|x| x.span = none);
+        config.petrel.resolver.span = none;
         config
     }
 }

@@ -229,10 +229,50 @@ pub struct SchedulerLimits {
 
 /// Petrel's own directives, which OpenSMTPD does not have.
 ///
-/// Empty for now. The planned `resolver` directive and greylisting settings land here (and, for
-/// options of one listener or rule, in a `petrel` field of that item), each parsed by a function
-/// of its own in the parser's directive dispatch. They use contextual keywords, never reserved
-/// words (see the keywords module), so every OpenSMTPD configuration keeps parsing unchanged.
+/// Each is parsed by a function of its own in the parser's directive dispatch (`resolver` in
+/// the parser's `petrel` module; greylisting settings are planned here too, and options of one
+/// listener or rule would go in a `petrel` field of that item). They use contextual keywords,
+/// never reserved words (see the keywords module), so every OpenSMTPD configuration keeps
+/// parsing unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PetrelOptions {}
+pub struct PetrelOptions {
+    /// `resolver …`: where DNS answers come from.
+    pub resolver: ResolverOptions,
+}
+
+/// The `resolver` directive: where Petrel's DNS answers (MX, A/AAAA, PTR, TXT) come from.
+///
+/// ```text
+/// resolver nameserver ADDRESS[:PORT]   # repeatable: these nameservers, in order
+/// resolver static "FILE"               # a file of records, no DNS at all
+/// ```
+///
+/// - Without a `resolver` directive, the system's configuration is used (`/etc/resolv.conf`).
+/// - `nameserver` takes an IP address, with an optional port (53 by default): `127.0.0.1`,
+///   `127.0.0.1:5353`, `::1`, `"[::1]:5353"` (quoted: `[` cannot start a bare word). Repeat
+///   the directive for several nameservers; the same address twice is an error.
+/// - `static` reads a file of `NAME TYPE VALUE` lines (MX, A, AAAA, PTR, TXT, and NXDOMAIN or
+///   SERVFAIL to inject failures; see `petrel_core::relay::records` for the format), for
+///   tests, simulations and closed networks. A relative path is taken from the configuration
+///   file's folder. `petreld -n` reads and checks the file. It excludes `nameserver`, and may
+///   be given once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResolverOptions {
+    /// Where the answers come from.
+    pub source: ResolverSource,
+    /// The first `resolver` directive; the default span when there is none.
+    pub span: Span,
+}
+
+/// Where DNS answers come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ResolverSource {
+    /// The system's resolver configuration (`/etc/resolv.conf`): no `resolver` directive.
+    #[default]
+    System,
+    /// `resolver nameserver …`: these nameservers, in the order written.
+    Nameservers(Vec<std::net::SocketAddr>),
+    /// `resolver static "FILE"`: the records of this file.
+    Static(String),
+}
