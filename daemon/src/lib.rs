@@ -7,8 +7,12 @@
 //! - [`smtp_in`]: drives one server session machine over a byte stream.
 //! - [`config_file`]: reading the configuration file or the embedded default.
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
+//! - [`delivery`]: dispatching scheduled batches to local delivery or relaying.
+//! - [`engine`]: the whole daemon assembled from its parts.
 //! - [`ids`]: session and message identifiers.
+//! - [`inbound`]: the smtp-in session handler: routing, queueing, acknowledgement.
 //! - [`queue`]: the durable queue store.
+//! - [`routing`]: the rules and expansion over the daemon's lookups.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
 //! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
 //!   stream that STARTTLS upgrades in place.
@@ -18,11 +22,15 @@
 pub mod auth;
 pub mod clock;
 pub mod config_file;
+pub mod delivery;
+pub mod engine;
 pub mod ids;
+pub mod inbound;
 pub mod listener;
 pub mod mda;
 pub mod mta;
 pub mod queue;
+pub mod routing;
 pub mod service;
 pub mod smtp_in;
 pub mod tls;

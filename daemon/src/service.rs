@@ -7,19 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::config::{AddressFamily, Config, ListenOn, Listener, TlsMode};
-use petrel_core::session::Decision;
-use petrel_core::session::server::{AuthPolicy, Request, ServerConfig, TlsPolicy};
-use petrel_core::smtp::{EnhancedCode, Reply};
+use petrel_core::session::server::{AuthPolicy, ServerConfig, TlsPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::auth::{AuthError, AuthOutcome, Authenticator};
+use crate::auth::{AuthError, Authenticator};
 use crate::clock::SystemClock;
 use crate::ids::IdGenerator;
 use crate::listener;
+use crate::inbound::ListenerFacts;
 use crate::smtp_in::{self, Connection, SessionHandler, SessionSecurity, hex};
-use crate::tls::{self, MaybeTls, ServerTlsSettings, TlsError, TlsInfo};
+use crate::tls::{self, MaybeTls, ServerTlsSettings, TlsError};
 
 /// How long sessions get to finish after a shutdown request before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -33,6 +32,16 @@ pub struct ListenerConfig {
     pub server: Arc<ServerConfig>,
     /// Its TLS and AUTH.
     pub security: SessionSecurity,
+    /// Its settings that the session handler needs (tag, Received header options).
+    pub facts: ListenerFacts,
+}
+
+/// Makes the session handler of each connection.
+pub trait HandlerFactory: Send + Sync + 'static {
+    /// The handler type.
+    type Handler: SessionHandler + 'static;
+    /// A handler for a new connection on a listener with these settings.
+    fn handler(&self, conn: &Connection, listener: &ListenerFacts) -> Self::Handler;
 }
 
 /// What the daemon listens on.
@@ -104,11 +113,18 @@ impl ServiceConfig {
                 ..ServerConfig::default()
             });
             let port = l.port.unwrap_or(25);
+            let facts = ListenerFacts {
+                hostname: server.hostname.clone(),
+                tag: l.tag.clone(),
+                mask_src: l.mask_src,
+                received_auth: l.received_auth,
+            };
             for ip in listen_addresses(&l.on, l.family).map_err(ServiceError::Unsupported)? {
                 listeners.push(ListenerConfig {
                     addr: SocketAddr::new(ip, port),
                     server: server.clone(),
                     security: security.clone(),
+                    facts: facts.clone(),
                 });
             }
         }
@@ -226,7 +242,7 @@ fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<
 /// The daemon's listeners, bound and ready to accept.
 #[derive(Debug)]
 pub struct Service {
-    listeners: Vec<(TcpListener, Arc<ServerConfig>, SessionSecurity)>,
+    listeners: Vec<(TcpListener, ListenerConfig)>,
 }
 
 impl Service {
@@ -237,7 +253,7 @@ impl Service {
         let mut last_error = None;
         for l in &config.listeners {
             match listener::bind(l.addr) {
-                Ok(tcp) => listeners.push((tcp, l.server.clone(), l.security.clone())),
+                Ok(tcp) => listeners.push((tcp, l.clone())),
                 Err(e) => {
                     tracing::warn!(addr = %l.addr, error = %e, "cannot listen");
                     last_error = Some(e);
@@ -256,19 +272,20 @@ impl Service {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(l, _, _)| l.local_addr().ok())
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
-    /// Accepts and serves sessions until `shutdown` turns true, then lets sessions end.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Accepts and serves sessions, with handlers made by `factory`, until `shutdown` turns
+    /// true, then lets sessions end.
+    pub async fn run<H: HandlerFactory>(self, factory: Arc<H>, mut shutdown: watch::Receiver<bool>) {
         let ids = Arc::new(IdGenerator::new());
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();
-        for (listener, server, security) in self.listeners {
+        for (listener, config) in self.listeners {
             let ids = ids.clone();
             let stop = shutdown.clone();
-            accepts.spawn(accept_loop(listener, server, security, ids, stop));
+            accepts.spawn(accept_loop(listener, config, factory.clone(), ids, stop));
         }
         let _ = shutdown.wait_for(|stop| *stop).await;
         tracing::info!("shutting down");
@@ -297,10 +314,10 @@ impl ExtendFrom for Sessions {
     }
 }
 
-async fn accept_loop(
+async fn accept_loop<H: HandlerFactory>(
     listener: TcpListener,
-    server: Arc<ServerConfig>,
-    security: SessionSecurity,
+    config: ListenerConfig,
+    factory: Arc<H>,
     ids: Arc<IdGenerator>,
     shutdown: watch::Receiver<bool>,
 ) -> Sessions {
@@ -323,12 +340,12 @@ async fn accept_loop(
             peer,
             local,
         };
-        let server = server.clone();
-        let security = security.clone();
+        let server = config.server.clone();
+        let security = config.security.clone();
+        let mut handler = factory.handler(&conn, &config.facts);
         let stop = shutdown.clone();
         sessions.spawn(async move {
             tracing::info!(session = %hex(conn.id), %peer, %local, "connected");
-            let mut handler = NoQueue::new(conn.id);
             // An smtps handshake runs inside the session task, never in this accept loop, so
             // a slow client cannot hold up the others.
             let mut stream = MaybeTls::Plain(stream);
@@ -349,98 +366,5 @@ async fn accept_loop(
         });
         // Reap finished sessions so the set does not grow without bound.
         while sessions.try_join_next().is_some() {}
-    }
-}
-
-/// The session handler used until the durable queue exists: it accepts every command but
-/// refuses to take responsibility for a message, answering the end of data with an honest
-/// temporary failure instead of a 250 it could not keep.
-#[derive(Debug)]
-pub struct NoQueue {
-    id: u64,
-    size: u64,
-    /// What TLS negotiated, for the report events that come with the filter code.
-    tls: Option<TlsInfo>,
-    /// The authenticated user, for the routing that comes with the queue.
-    auth_user: Option<String>,
-}
-
-impl NoQueue {
-    /// A handler for session `id`.
-    #[must_use]
-    pub fn new(id: u64) -> NoQueue {
-        NoQueue {
-            id,
-            size: 0,
-            tls: None,
-            auth_user: None,
-        }
-    }
-
-    /// What TLS negotiated, once it is active.
-    #[must_use]
-    pub fn tls(&self) -> Option<&TlsInfo> {
-        self.tls.as_ref()
-    }
-
-    /// The user the client authenticated as.
-    #[must_use]
-    pub fn auth_user(&self) -> Option<&str> {
-        self.auth_user.as_deref()
-    }
-}
-
-impl SessionHandler for NoQueue {
-    async fn decide(&mut self, request: Request) -> Decision {
-        let session = hex(self.id);
-        match request {
-            Request::Helo { ehlo, host } => tracing::info!(%session, ehlo, %host, "helo"),
-            Request::Mail { from, .. } => {
-                let user = self.auth_user.as_deref().unwrap_or("-");
-                tracing::info!(%session, %from, user, "mail from");
-            }
-            Request::Rcpt { to, .. } => tracing::info!(%session, %to, "rcpt to"),
-            Request::Commit { envelope, size } => {
-                tracing::warn!(
-                    %session, from = %envelope.from, rcpts = envelope.rcpts.len(), size,
-                    "message not accepted: no queue"
-                );
-                self.size = 0;
-                return Decision::Reply(Reply::new(
-                    451,
-                    EnhancedCode::new(4, 3, 0),
-                    "Queue not available: message not accepted, try again later",
-                ));
-            }
-            Request::Auth { .. } => {
-                return Decision::Reply(Reply::new(
-                    454,
-                    EnhancedCode::new(4, 7, 0),
-                    "Authentication not available",
-                ));
-            }
-            _ => {}
-        }
-        Decision::Accept
-    }
-
-    async fn data(&mut self, chunk: Vec<u8>) {
-        self.size += chunk.len() as u64;
-    }
-
-    async fn aborted(&mut self) {
-        self.size = 0;
-    }
-
-    async fn tls_started(&mut self, info: &TlsInfo) {
-        // STARTTLS starts the session over: nothing authenticated before survives it.
-        self.tls = Some(info.clone());
-        self.auth_user = None;
-    }
-
-    async fn auth_result(&mut self, user: &str, outcome: &AuthOutcome) {
-        if *outcome == AuthOutcome::Accepted {
-            self.auth_user = Some(user.to_owned());
-        }
     }
 }

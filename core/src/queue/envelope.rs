@@ -109,6 +109,9 @@ pub struct Envelope {
     pub dest: String,
     /// The action chosen by the match rules; `None` until routed.
     pub action: Option<String>,
+    /// What the action delivers for a local action (a mailbox, a file, a command and the
+    /// identity it runs with), in the shell's own encoding; `None` for relays.
+    pub target: Option<String>,
     /// The session the message came from.
     pub origin: Origin,
     /// BODY parameter of MAIL.
@@ -147,6 +150,7 @@ impl Envelope {
             rcpt: rcpt.to_owned(),
             dest: rcpt.to_owned(),
             action: None,
+            target: None,
             origin: Origin::default(),
             body: None,
             smtputf8: false,
@@ -178,6 +182,9 @@ impl Envelope {
         put("dest", &self.dest);
         if let Some(a) = &self.action {
             put("action", a);
+        }
+        if let Some(t) = &self.target {
+            put("target", t);
         }
         let o = &self.origin;
         if o.local {
@@ -269,6 +276,7 @@ impl Envelope {
                 "rcpt" => e.rcpt = v,
                 "dest" => e.dest = v,
                 "action" => e.action = Some(v),
+                "target" => e.target = Some(v),
                 "origin-local" => e.origin.local = yes,
                 "origin-src" => {
                     e.origin.src = Some(
@@ -395,6 +403,7 @@ mod tests {
         );
         e.dest = "bob@relay.example".into();
         e.action = Some("outbound".into());
+        e.target = Some("mailbox\tbob\t-".into());
         e.origin = Origin {
             local: false,
             src: Some("2001:db8::1".parse().unwrap()),

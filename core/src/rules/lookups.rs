@@ -81,9 +81,13 @@ impl UserInfo {
     }
 
     /// Reads a `userinfo` table value, `uid:gid:/home/dir`, for user `name` (OpenSMTPD's
-    /// `text_to_userinfo`); `None` when malformed.
+    /// `text_to_userinfo`); `None` when malformed. Petrel also accepts `-:-:/home/dir`: a
+    /// virtual user without a system account, delivered with the daemon's own identity.
     #[must_use]
     pub fn from_table_value(name: &str, value: &str) -> Option<UserInfo> {
+        if let Some(home) = value.strip_prefix("-:-:") {
+            return Some(UserInfo::virtual_user(name, home));
+        }
         let mut parts = value.splitn(3, ':');
         let uid = parts.next()?.parse().ok()?;
         let gid = parts.next()?.parse().ok()?;

@@ -1,15 +1,15 @@
 //! petreld: the Petrel mail transfer agent daemon.
 //!
 //! Runs in the foreground and logs to standard error. Without `-f` it runs its embedded
-//! default configuration: SMTP on 127.0.0.1 and ::1, port 2525.
+//! default configuration: SMTP on 127.0.0.1 and ::1, port 2525, mail for this machine filed
+//! into maildirs under `./petrel-data/mail/`, the queue under `./petrel-data/queue/`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use petrel_daemon::config_file;
-use petrel_daemon::service::{Service, ServiceConfig};
-use tokio::sync::watch;
+use petrel_daemon::engine::{Engine, EngineOptions};
 
 /// Command-line options, as smtpd(8) has them.
 #[derive(Debug, Parser)]
@@ -28,6 +28,9 @@ struct Args {
     /// Log more (debug level).
     #[arg(short = 'v')]
     verbose: bool,
+    /// The folder for the queue and the control socket.
+    #[arg(short = 'd', value_name = "DIR", default_value = "petrel-data")]
+    data_dir: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -62,17 +65,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let service_config = match ServiceConfig::from_config(&config, &host_name()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("petreld: {e}");
-            return ExitCode::FAILURE;
-        }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let options = EngineOptions {
+        hostname: host_name(),
+        data_dir: cwd.join(&args.data_dir),
+        base: cwd.join(base),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("petreld: cannot start the runtime: {e}");
@@ -80,26 +79,42 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let service = match Service::bind(service_config) {
-            Ok(s) => s,
+        let engine = match Engine::start(&config, options.clone()).await {
+            Ok(e) => e,
             Err(e) => {
                 eprintln!("petreld: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        for addr in service.local_addrs() {
+        for addr in engine.addrs() {
             tracing::info!(%addr, "listening");
         }
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            let _ = stop_tx.send(true);
-        });
-        service.run(stop_rx).await;
+        announce(&args, &options, engine.addrs());
+        wait_for_signal().await;
+        engine.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
+/// Tells the person who started the daemon where everything is and how to try it.
+fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]) {
+    let config = args
+        .file
+        .as_ref()
+        .map_or_else(|| "the embedded default (petreld -n prints it)".to_owned(), |f| f.display().to_string());
+    eprintln!("petreld: configuration: {config}");
+    eprintln!("petreld: queue: {}", options.data_dir.join("queue").display());
+    if args.file.is_none() {
+        eprintln!("petreld: local mail is delivered into {}/mail/<user>/", options.data_dir.display());
+    }
+    if let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+        eprintln!(
+            "petreld: try it: swaks --server {} --port {} --to you@localhost  (or any SMTP client)",
+            addr.ip(),
+            addr.port()
+        );
+    }
+}
 /// Waits for SIGTERM or SIGINT.
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -1,0 +1,165 @@
+//! The whole daemon assembled from its parts: configuration → routing, queue store, scheduler,
+//! delivery, listeners. `petreld` runs one; the end-to-end tests run one in-process.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use petrel_core::config::Config;
+use tokio::sync::watch;
+
+use crate::clock::SystemClock;
+use crate::delivery::Dispatcher;
+use crate::inbound::{Inbound, InboundContext, ListenerFacts};
+use crate::mta::{Mta, RustlsUpgrade, resolver};
+use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
+use crate::queue::{RealFs, Store, TokioBlocking};
+use crate::routing::{Routing, SharedRouting};
+use crate::service::{HandlerFactory, Service, ServiceConfig};
+use crate::smtp_in::Connection;
+use crate::{ids::IdGenerator, mda};
+
+/// What a daemon needs besides its configuration.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The server's name (greetings, Received headers, `for local`).
+    pub hostname: String,
+    /// Where the queue (and later the control socket) live.
+    pub data_dir: PathBuf,
+    /// Relative paths in the configuration (tables, maildirs) are taken from here.
+    pub base: PathBuf,
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Engine {
+    addrs: Vec<SocketAddr>,
+    scheduler: SchedulerHandle,
+    stop: watch::Sender<bool>,
+    service: tokio::task::JoinHandle<()>,
+}
+
+/// Makes an [`Inbound`] handler per session.
+struct InboundFactory {
+    store: Store<RealFs, TokioBlocking>,
+    scheduler: SchedulerHandle,
+    routing: SharedRouting,
+    queue_ttl: std::time::Duration,
+}
+
+impl HandlerFactory for InboundFactory {
+    type Handler = Inbound<RealFs, TokioBlocking, SystemClock>;
+
+    fn handler(&self, conn: &Connection, listener: &ListenerFacts) -> Self::Handler {
+        let ctx = InboundContext {
+            store: self.store.clone(),
+            scheduler: self.scheduler.clone(),
+            routing: self.routing.clone(),
+            clock: Arc::new(SystemClock),
+            queue_ttl: self.queue_ttl,
+            listener: listener.clone(),
+        };
+        Inbound::new(ctx, conn.clone())
+    }
+}
+
+/// The server's own names and addresses, as `for local` sees them: its name, `localhost`,
+/// and the listeners' host names and addresses.
+fn local_names(config: &ServiceConfig, hostname: &str) -> (Vec<String>, Vec<IpAddr>) {
+    let mut names = vec!["localhost".to_owned()];
+    let mut addrs = Vec::new();
+    for l in &config.listeners {
+        if l.facts.hostname != hostname && !names.contains(&l.facts.hostname) {
+            names.push(l.facts.hostname.clone());
+        }
+        if !l.addr.ip().is_unspecified() && !addrs.contains(&l.addr.ip()) {
+            addrs.push(l.addr.ip());
+        }
+    }
+    (names, addrs)
+}
+
+impl Engine {
+    /// Starts everything: recovers the queue, starts the scheduler and the listeners.
+    pub async fn start(config: &Config, options: EngineOptions) -> Result<Engine, String> {
+        let service_config = ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
+        let (names, addrs) = local_names(&service_config, &options.hostname);
+        let routing = Routing::from_config(config, &options.hostname, &names, &addrs, &options.base)?;
+        let routing = SharedRouting::new(routing);
+
+        let queue_root = options.data_dir.join("queue");
+        let seed = (IdGenerator::new().next_id() >> 32) as u32;
+        let (store, recovered) = Store::open(Arc::new(RealFs), TokioBlocking, queue_root.clone(), seed)
+            .await
+            .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
+        let queued: usize = recovered.iter().map(|r| r.envelopes.len()).sum();
+        tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
+
+        let resolver = resolver::from_config(&config.petrel.resolver, &options.base)?;
+        let mut mta = Mta::new(resolver);
+        match RustlsUpgrade::new() {
+            Ok(tls) => mta = mta.with_tls(Arc::new(tls)),
+            Err(e) => tracing::warn!(error = %e, "outgoing TLS unavailable"),
+        }
+        let dispatcher = Dispatcher {
+            routing: routing.clone(),
+            mta: Arc::new(mta),
+            mda: mda::Options {
+                hostname: Some(options.hostname.clone()),
+                ..mda::Options::default()
+            },
+            hostname: options.hostname.clone(),
+            base: options.base.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        let scheduler_config = SchedulerConfig {
+            warn_intervals: config.bounce.warn_intervals.clone(),
+            hostname: options.hostname.clone(),
+            bounce_ttl: config.queue.ttl,
+            ..SchedulerConfig::default()
+        };
+        let scheduler = scheduler::spawn(
+            store.clone(),
+            Arc::new(dispatcher),
+            Arc::new(routing.clone()),
+            Arc::new(SystemClock),
+            scheduler_config,
+            recovered.into_iter().map(|r| (r.msg, r.envelopes)).collect(),
+        );
+
+        let service = Service::bind(service_config).map_err(|e| e.to_string())?;
+        let addrs = service.local_addrs();
+        let factory = Arc::new(InboundFactory {
+            store,
+            scheduler: scheduler.clone(),
+            routing,
+            queue_ttl: config.queue.ttl,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let service = tokio::spawn(service.run(factory, stop_rx));
+        Ok(Engine {
+            addrs,
+            scheduler,
+            stop,
+            service,
+        })
+    }
+
+    /// The addresses the listeners are bound to.
+    #[must_use]
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The scheduler (queue inspection, events).
+    #[must_use]
+    pub fn scheduler(&self) -> &SchedulerHandle {
+        &self.scheduler
+    }
+
+    /// Tells every session 421, waits for them, and stops.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.service.await;
+    }
+}
