@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod fuzzing;
 pub mod session;
 pub mod smtp;
 pub mod srs;

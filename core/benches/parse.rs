@@ -1,0 +1,2 @@
+//! Parsing benchmarks (filled in below).
+fn main() {}
