@@ -26,10 +26,13 @@ mod grammar;
 pub mod seeds;
 mod server;
 
-pub use client::{CannedReply, ClientOp, client_session, decode_client_config};
+pub use client::{
+    CannedReply, ClientOp, client_session, decode_client_config, decode_client_session,
+};
 pub use grammar::{command, dot_roundtrip, dot_unstuff, path, reply};
 pub use server::{
-    Canned, DecisionKind, ServerOp, ServerSetup, decode_server_config, server_session,
+    Canned, DecisionKind, ServerOp, ServerSetup, decode_server_config, decode_server_session,
+    server_session,
 };
 
 /// The body of a fuzz target.

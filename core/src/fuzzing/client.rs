@@ -321,6 +321,19 @@ pub fn client_session(data: &[u8]) {
     peer.finish();
 }
 
+/// Decodes a [`client_session`] input into its configuration, whether the connection starts
+/// with TLS, and its operations, for triage (print them with `{:#?}`).
+#[must_use]
+pub fn decode_client_session(data: &[u8]) -> (ClientConfig, bool, Vec<ClientOp>) {
+    let mut u = Unstructured::new(data);
+    let (config, tls) = decode_client_config(&mut u);
+    let mut ops = Vec::new();
+    while !u.is_empty() {
+        ops.push(ClientOp::decode(&mut u));
+    }
+    (config, tls, ops)
+}
+
 struct Peer {
     client: ClientSession,
     now: Time,
@@ -480,7 +493,8 @@ impl Peer {
                 self.closed = true;
                 assert!(self.client.is_closed());
             }
-            ClientEvent::Ready => assert!(self.client.is_idle(), "Ready while not idle"),
+            // Events are queued: the session may have moved on since Ready was pushed.
+            ClientEvent::Ready => assert!(!self.failed, "Ready after Failed"),
             ClientEvent::StartTls => self.tls_requested = true,
         }
     }

@@ -12,7 +12,7 @@ use crate::smtp::{Command, ParseOptions};
 ///
 /// The input is split into lines at LF (a CR before the LF is dropped) and every line is parsed
 /// as a command under each of the eight combinations of [`ParseOptions`]. Properties: no panic;
-/// a parsed command formats (with [`Display`](std::fmt::Display) and
+/// a command is recognised only from its own verb (case-insensitively); a parsed command formats (with [`Display`](std::fmt::Display) and
 /// [`Command::write_to`]) to a line that starts with its verb and parses back, under the same
 /// options, to the same command.
 pub fn command(data: &[u8]) {
@@ -27,6 +27,13 @@ pub fn command(data: &[u8]) {
             let Ok(cmd) = Command::parse(line, opts) else {
                 continue;
             };
+            let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
+            assert!(
+                verb.eq_ignore_ascii_case(cmd.verb().as_bytes()),
+                "{:?} parsed as {}",
+                String::from_utf8_lossy(line),
+                cmd.verb()
+            );
             let text = cmd.to_string();
             assert!(
                 text.starts_with(cmd.verb()),
