@@ -119,6 +119,16 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
+/// Counts occurrences of `needle` (ASCII case ignored) that end in `hay[old_len..]`: called
+/// after appending to `hay`, it counts each occurrence once however the bytes arrive.
+fn count_new(hay: &[u8], old_len: usize, needle: &[u8]) -> usize {
+    let start = old_len.saturating_sub(needle.len() - 1);
+    hay[start..]
+        .windows(needle.len())
+        .filter(|w| w.eq_ignore_ascii_case(needle))
+        .count()
+}
+
 /// True when every CR is followed by LF and every LF preceded by CR.
 fn crlf_only(content: &[u8]) -> bool {
     content.iter().enumerate().all(|(i, &b)| match b {

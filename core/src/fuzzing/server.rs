@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use arbitrary::Unstructured;
 
-use super::{blob, byte, count, crlf_only, push_blob};
+use super::{blob, byte, count_new, crlf_only, push_blob};
 use crate::session::server::{
     AuthPolicy, ConnectionInfo, Request, ServerConfig, ServerEvent, ServerSession, TlsPolicy,
 };
@@ -438,7 +438,11 @@ struct Shell {
     receiving: Option<Receiving>,
     content: Vec<u8>,
     input: Vec<u8>,
+    /// `<LF>.<CRLF>` sequences in the input, and how many commits after DATA used one.
+    markers: usize,
     markers_used: usize,
+    /// `LAST` words in the input, and how many commits after BDAT used one.
+    lasts: usize,
     lasts_used: usize,
     /// Set while a step must produce no output and no event.
     quiet: Option<&'static str>,
@@ -462,7 +466,9 @@ impl Shell {
             receiving: None,
             content: Vec::new(),
             input: Vec::new(),
+            markers: 0,
             markers_used: 0,
+            lasts: 0,
             lasts_used: 0,
             quiet: None,
         };
@@ -541,7 +547,10 @@ impl Shell {
 
     fn input(&mut self, bytes: &[u8]) {
         if !self.tls_requested {
+            let old_len = self.input.len();
             self.input.extend_from_slice(bytes);
+            self.markers += count_new(&self.input, old_len, b"\n.\r\n");
+            self.lasts += count_new(&self.input, old_len, b"LAST");
         }
         self.session.handle_input(bytes, self.now);
         if self.outstanding.is_some() {
@@ -685,17 +694,15 @@ impl Shell {
             Receiving::Data => {
                 assert!(crlf_only(&self.content), "bare CR or LF in a DATA message");
                 assert!(self.content.is_empty() || self.content.ends_with(b"\r\n"));
-                let markers = count(&self.input, b"\n.\r\n");
                 assert!(
-                    markers > self.markers_used,
+                    self.markers > self.markers_used,
                     "Commit after DATA without an end-of-data marker in the input"
                 );
                 self.markers_used += 1;
             }
             Receiving::Bdat => {
-                let lasts = self.input.to_ascii_uppercase();
                 assert!(
-                    count(&lasts, b"LAST") > self.lasts_used,
+                    self.lasts > self.lasts_used,
                     "Commit after BDAT without LAST"
                 );
                 self.lasts_used += 1;
