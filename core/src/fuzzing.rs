@@ -7,7 +7,7 @@
 //!
 //! | target | what it checks |
 //! | --- | --- |
-//! | [`command`] | [`Command::parse`](crate::smtp::Command::parse) never panics; a parsed command re-formats and re-parses to the same command |
+//! | [`command`] | [`Command::parse`](crate::smtp::Command::parse) never panics; it recognises a command only from its own verb; a parsed command re-formats and re-parses to the same command |
 //! | [`path`] | the path, mailbox and host parsers never panic; what they accept re-formats and re-parses equal |
 //! | [`reply`] | [`ReplyParser`](crate::smtp::ReplyParser) gives the same replies under any chunking; a parsed reply re-formats and re-parses equal |
 //! | [`dot_unstuff`] | [`DataDecoder`](crate::smtp::DataDecoder) agrees with a one-shot decode under any chunking and with an independent reference model; content never holds a bare CR or LF |

@@ -7,7 +7,7 @@
 use super::client::{CannedReply as R, ClientOp as C};
 use super::server::{Canned as L, DecisionKind as K, ServerOp as S};
 
-/// Server configuration bytes (see [`decode_server_config`](super::server::decode_server_config)).
+/// Server configuration bytes (see [`decode_server_config`](super::decode_server_config)).
 const ALL_ON: [u8; 6] = [0x1f, 0x00, 0x00, 0x23, 19, 0];
 const NO_PIPELINING: [u8; 6] = [0x1e, 0x00, 0x00, 0x23, 19, 0];
 const TLS_AUTH: [u8; 6] = [0x1f, 0x12, 0x00, 0x23, 19, 0];
@@ -364,7 +364,7 @@ fn client(config: u8, ops: &[C]) -> Vec<u8> {
     out
 }
 
-/// EHLO extension bits of [`CannedReply::Ehlo`](super::client::CannedReply::Ehlo).
+/// EHLO extension bits of [`CannedReply::Ehlo`](super::CannedReply::Ehlo).
 const PIPELINING: u8 = 1;
 const CHUNKING: u8 = 2;
 const EIGHTBIT: u8 = 4;
