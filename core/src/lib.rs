@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod expand;
+pub mod fuzzing;
 pub mod queue;
 pub mod relay;
 pub mod rules;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use petrel_core::config::{Delivery as ActionDelivery, LocalMethod, Relay};
 use petrel_core::expand::{self, ExpandContext, MailAddr as ExpandAddr};
 use petrel_core::queue::Envelope;
+use petrel_core::rules::MailAddr;
 use petrel_core::rules::lookups::{Lookups, UserInfo};
 use petrel_core::rules::resolve::{RunAs, Target};
 use petrel_core::rules::service::Service;
-use petrel_core::rules::MailAddr;
 use petrel_core::session::client::{Message, OutcomeKind};
-use petrel_core::smtp::{EnhancedCode, ForwardPath, Mailbox, MailParams, Orcpt, RcptParams, Reply, ReversePath};
+use petrel_core::smtp::{
+    EnhancedCode, ForwardPath, MailParams, Mailbox, Orcpt, RcptParams, Reply, ReversePath,
+};
 
 use crate::clock::Clock;
 use crate::mda::{self, DeliveryRequest, LmtpDest, LocalUser, Method, Outcome};
@@ -38,16 +40,24 @@ pub struct Dispatcher<C: Clock> {
 
 impl<C: Clock> std::fmt::Debug for Dispatcher<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher").field("hostname", &self.hostname).finish_non_exhaustive()
+        f.debug_struct("Dispatcher")
+            .field("hostname", &self.hostname)
+            .finish_non_exhaustive()
     }
 }
 
 fn temp(text: impl Into<String>) -> (OutcomeKind, Reply) {
-    (OutcomeKind::Temporary, Reply::new(451, EnhancedCode::new(4, 3, 0), text.into()))
+    (
+        OutcomeKind::Temporary,
+        Reply::new(451, EnhancedCode::new(4, 3, 0), text.into()),
+    )
 }
 
 fn perm(text: impl Into<String>) -> (OutcomeKind, Reply) {
-    (OutcomeKind::Permanent, Reply::new(550, EnhancedCode::new(5, 3, 0), text.into()))
+    (
+        OutcomeKind::Permanent,
+        Reply::new(550, EnhancedCode::new(5, 3, 0), text.into()),
+    )
 }
 
 fn local_attempt(e: &Envelope, (kind, reply): (OutcomeKind, Reply)) -> Attempt {
@@ -66,7 +76,11 @@ impl<C: Clock> Deliver for Dispatcher<C> {
         let Some(action) = routing.ruleset().action(&batch.action).cloned() else {
             // The configuration changed and the action is gone: wait for it to be fixed.
             let text = format!("action \"{}\" is not configured", batch.action);
-            return batch.envelopes.iter().map(|e| local_attempt(e, temp(text.clone()))).collect();
+            return batch
+                .envelopes
+                .iter()
+                .map(|e| local_attempt(e, temp(text.clone())))
+                .collect();
         };
         match &action.delivery {
             ActionDelivery::Relay(relay) => self.relay(&routing, &batch, relay).await,
@@ -85,10 +99,19 @@ impl<C: Clock> Deliver for Dispatcher<C> {
 impl<C: Clock> Dispatcher<C> {
     fn absolute(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() { p.to_owned() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
     }
 
-    fn local_user(&self, routing: &Routing, run_as: &RunAs, fallback: &UserInfo) -> Result<LocalUser, String> {
+    fn local_user(
+        &self,
+        routing: &Routing,
+        run_as: &RunAs,
+        fallback: &UserInfo,
+    ) -> Result<LocalUser, String> {
         let user = match run_as {
             RunAs::Account(u) => u.clone(),
             RunAs::Daemon => UserInfo::virtual_user(&fallback.name, &fallback.home),
@@ -106,7 +129,13 @@ impl<C: Clock> Dispatcher<C> {
         })
     }
 
-    async fn local(&self, routing: &Routing, batch: &Batch, e: &Envelope, method: &LocalMethod) -> (OutcomeKind, Reply) {
+    async fn local(
+        &self,
+        routing: &Routing,
+        batch: &Batch,
+        e: &Envelope,
+        method: &LocalMethod,
+    ) -> (OutcomeKind, Reply) {
         let Some(target) = e.target.as_deref().and_then(decode_target) else {
             return perm("envelope has no local delivery target");
         };
@@ -116,7 +145,11 @@ impl<C: Clock> Dispatcher<C> {
             ExpandAddr::new(m.user, m.domain)
         };
         let (method, user, extension) = match &target {
-            Target::Mailbox { user, subaddress, run_as } => {
+            Target::Mailbox {
+                user,
+                subaddress,
+                run_as,
+            } => {
                 let ctx = ExpandContext {
                     sender: split(&e.sender),
                     rcpt: split(&e.rcpt),
@@ -125,20 +158,30 @@ impl<C: Clock> Dispatcher<C> {
                     user_directory: user.home.clone(),
                     mda: None,
                 };
-                let expanded = |template: &str| expand::expand(template, &ctx, delim).map_err(|err| err.to_string());
+                let expanded = |template: &str| {
+                    expand::expand(template, &ctx, delim).map_err(|err| err.to_string())
+                };
                 let method = match method {
-                    LocalMethod::Maildir { path, junk } => match expanded(path.as_deref().unwrap_or("~/Maildir")) {
-                        Ok(p) => Method::Maildir {
-                            path: self.absolute(&p),
-                            junk: *junk,
-                        },
-                        Err(err) => return perm(err),
-                    },
+                    LocalMethod::Maildir { path, junk } => {
+                        match expanded(path.as_deref().unwrap_or("~/Maildir")) {
+                            Ok(p) => Method::Maildir {
+                                path: self.absolute(&p),
+                                junk: *junk,
+                            },
+                            Err(err) => return perm(err),
+                        }
+                    }
                     LocalMethod::Mbox => Method::Mbox {
                         path: PathBuf::from("/var/mail").join(&user.name),
                     },
-                    LocalMethod::Lmtp { destination, rcpt_to } => match expanded(destination).map(|d| LmtpDest::parse(&d)) {
-                        Ok(Ok(dest)) => Method::Lmtp { dest, rcpt_to: *rcpt_to },
+                    LocalMethod::Lmtp {
+                        destination,
+                        rcpt_to,
+                    } => match expanded(destination).map(|d| LmtpDest::parse(&d)) {
+                        Ok(Ok(dest)) => Method::Lmtp {
+                            dest,
+                            rcpt_to: *rcpt_to,
+                        },
                         Ok(Err(err)) => return perm(err.to_string()),
                         Err(err) => return perm(err),
                     },
@@ -156,16 +199,28 @@ impl<C: Clock> Dispatcher<C> {
                 }
             }
             Target::File { path, run_as } => {
-                let fallback = UserInfo::virtual_user("petrel", &self.base.display().to_string());
+                let fallback = UserInfo::virtual_user("petrel", self.base.display().to_string());
                 match self.local_user(routing, run_as, &fallback) {
-                    Ok(u) => (Method::File { path: self.absolute(path) }, u, None),
+                    Ok(u) => (
+                        Method::File {
+                            path: self.absolute(path),
+                        },
+                        u,
+                        None,
+                    ),
                     Err(err) => return temp(err),
                 }
             }
             Target::Command { command, run_as } => {
-                let fallback = UserInfo::virtual_user("petrel", &self.base.display().to_string());
+                let fallback = UserInfo::virtual_user("petrel", self.base.display().to_string());
                 match self.local_user(routing, run_as, &fallback) {
-                    Ok(u) => (Method::Pipe { command: command.clone() }, u, None),
+                    Ok(u) => (
+                        Method::Pipe {
+                            command: command.clone(),
+                        },
+                        u,
+                        None,
+                    ),
                     Err(err) => return temp(err),
                 }
             }
@@ -187,7 +242,14 @@ impl<C: Clock> Dispatcher<C> {
         let outcome = mda::deliver(request).await.into_iter().next();
         let name = method.name();
         match outcome {
-            Some(Outcome::Delivered) => (OutcomeKind::Delivered, Reply::new(250, EnhancedCode::new(2, 0, 0), format!("delivered by {name}"))),
+            Some(Outcome::Delivered) => (
+                OutcomeKind::Delivered,
+                Reply::new(
+                    250,
+                    EnhancedCode::new(2, 0, 0),
+                    format!("delivered by {name}"),
+                ),
+            ),
             Some(Outcome::Temporary(reason)) => temp(format!("{name}: {reason}")),
             Some(Outcome::Permanent(reason)) => perm(format!("{name}: {reason}")),
             None => temp(format!("{name}: no outcome")),
@@ -198,7 +260,10 @@ impl<C: Clock> Dispatcher<C> {
         let mut settings = RelaySettings::from_relay(relay, &self.hostname);
         if let (Some(table), Some(url)) = (&relay.auth, &relay.host) {
             let label = url.label.clone().unwrap_or_default();
-            match routing.lookups().lookup(table, Service::Credentials, &label) {
+            match routing
+                .lookups()
+                .lookup(table, Service::Credentials, &label)
+            {
                 Ok(Some(value)) => {
                     if let Some((user, pass)) = value.split_once(':') {
                         settings.auth = Some((user.to_owned(), pass.to_owned()));
@@ -207,11 +272,19 @@ impl<C: Clock> Dispatcher<C> {
                 Ok(None) => tracing::warn!(table, %label, "no credentials for the relay"),
                 Err(e) => {
                     let text = format!("credentials lookup failed: {e}");
-                    return batch.envelopes.iter().map(|e| local_attempt(e, temp(text.clone()))).collect();
+                    return batch
+                        .envelopes
+                        .iter()
+                        .map(|e| local_attempt(e, temp(text.clone())))
+                        .collect();
                 }
             }
         }
-        let domain = batch.envelopes[0].dest.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+        let domain = batch.envelopes[0]
+            .dest
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default();
         let destination = match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
             Some(lit) => match lit.trim_start_matches("IPv6:").parse() {
                 Ok(ip) => Destination::Literal(ip),
@@ -229,7 +302,13 @@ impl<C: Clock> Dispatcher<C> {
             } else {
                 routing
                     .ruleset()
-                    .relay_sender(&batch.action, &MailAddr::parse(&e.sender), &MailAddr::parse(&e.rcpt), &MailAddr::parse(&e.dest), now)
+                    .relay_sender(
+                        &batch.action,
+                        &MailAddr::parse(&e.sender),
+                        &MailAddr::parse(&e.rcpt),
+                        &MailAddr::parse(&e.dest),
+                        now,
+                    )
                     .unwrap_or_else(|| e.sender.clone())
             };
             match groups.iter_mut().find(|(s, _)| *s == sender) {
@@ -248,7 +327,10 @@ impl<C: Clock> Dispatcher<C> {
                     Ok(m) => ReversePath::Mailbox(m),
                     Err(err) => {
                         for e in envelopes {
-                            attempts.push(local_attempt(e, perm(format!("invalid sender {sender}: {err}"))));
+                            attempts.push(local_attempt(
+                                e,
+                                perm(format!("invalid sender {sender}: {err}")),
+                            ));
                         }
                         continue;
                     }
@@ -278,7 +360,10 @@ impl<C: Clock> Dispatcher<C> {
                         rcpts.push((ForwardPath::Mailbox(m), params));
                         ids.push(e.id);
                     }
-                    Err(err) => attempts.push(local_attempt(e, perm(format!("invalid recipient {}: {err}", e.dest)))),
+                    Err(err) => attempts.push(local_attempt(
+                        e,
+                        perm(format!("invalid recipient {}: {err}", e.dest)),
+                    )),
                 }
             }
             if rcpts.is_empty() {
@@ -299,7 +384,10 @@ impl<C: Clock> Dispatcher<C> {
             return attempts;
         }
         let seed = batch.msg.0.into();
-        let deliveries = self.mta.deliver(&destination, &settings, messages, seed).await;
+        let deliveries = self
+            .mta
+            .deliver(&destination, &settings, messages, seed)
+            .await;
         for (ids, delivery) in order.iter().zip(deliveries) {
             for (id, r) in ids.iter().zip(delivery.rcpts) {
                 attempts.push(Attempt {

@@ -82,16 +82,21 @@ fn local_names(config: &ServiceConfig, hostname: &str) -> (Vec<String>, Vec<IpAd
 impl Engine {
     /// Starts everything: recovers the queue, starts the scheduler and the listeners.
     pub async fn start(config: &Config, options: EngineOptions) -> Result<Engine, String> {
-        let service_config = ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
+        let service_config =
+            ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
         let (names, addrs) = local_names(&service_config, &options.hostname);
-        let routing = Routing::from_config(config, &options.hostname, &names, &addrs, &options.base)?;
+        // Listeners first: a daemon that cannot listen must not start delivering either.
+        let service = Service::bind(service_config).map_err(|e| e.to_string())?;
+        let routing =
+            Routing::from_config(config, &options.hostname, &names, &addrs, &options.base)?;
         let routing = SharedRouting::new(routing);
 
         let queue_root = options.data_dir.join("queue");
         let seed = (IdGenerator::new().next_id() >> 32) as u32;
-        let (store, recovered) = Store::open(Arc::new(RealFs), TokioBlocking, queue_root.clone(), seed)
-            .await
-            .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
+        let (store, recovered) =
+            Store::open(Arc::new(RealFs), TokioBlocking, queue_root.clone(), seed)
+                .await
+                .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
         let queued: usize = recovered.iter().map(|r| r.envelopes.len()).sum();
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
@@ -124,10 +129,12 @@ impl Engine {
             Arc::new(routing.clone()),
             Arc::new(SystemClock),
             scheduler_config,
-            recovered.into_iter().map(|r| (r.msg, r.envelopes)).collect(),
+            recovered
+                .into_iter()
+                .map(|r| (r.msg, r.envelopes))
+                .collect(),
         );
 
-        let service = Service::bind(service_config).map_err(|e| e.to_string())?;
         let addrs = service.local_addrs();
         let factory = Arc::new(InboundFactory {
             store,

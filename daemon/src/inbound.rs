@@ -145,7 +145,11 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     /// Commits the message with one envelope per delivery of every accepted recipient.
     async fn commit(&mut self, envelope: &SmtpEnvelope) -> Decision {
         let Some(incoming) = self.incoming.take() else {
-            return Decision::Reply(Reply::new(451, EnhancedCode::new(4, 3, 0), "Message lost, try again"));
+            return Decision::Reply(Reply::new(
+                451,
+                EnhancedCode::new(4, 3, 0),
+                "Message lost, try again",
+            ));
         };
         if self.hops.hops() >= MAX_HOPS {
             tracing::warn!(session = %self.session(), hops = self.hops.hops(), "mail loop: message refused");
@@ -161,7 +165,13 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
         let mut envelopes = Vec::new();
         for ((rcpt, deliveries), (_, params)) in self.rcpts.iter().zip(&envelope.rcpts) {
             for d in deliveries {
-                let mut e = Envelope::new(EnvelopeId::new(msg, envelopes.len() as u32), &self.sender, rcpt, created, expires);
+                let mut e = Envelope::new(
+                    EnvelopeId::new(msg, envelopes.len() as u32),
+                    &self.sender,
+                    rcpt,
+                    created,
+                    expires,
+                );
                 e.dest = d.dest.clone();
                 e.action = Some(d.action.clone());
                 e.target = d.target.clone();
@@ -180,7 +190,10 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
                 e.ret = envelope.params.ret;
                 e.envid = envelope.params.envid.clone();
                 e.notify = params.notify;
-                e.orcpt = params.orcpt.as_ref().map(|o| (o.addr_type.clone(), o.address.clone()));
+                e.orcpt = params
+                    .orcpt
+                    .as_ref()
+                    .map(|o| (o.addr_type.clone(), o.address.clone()));
                 envelopes.push(e);
             }
         }
@@ -192,12 +205,20 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
                 );
                 self.ctx.scheduler.enqueue(msg, envelopes);
                 self.rcpts.clear();
-                Decision::Reply(Reply::new(250, EnhancedCode::new(2, 0, 0), format!("{msg} Message accepted for delivery")))
+                Decision::Reply(Reply::new(
+                    250,
+                    EnhancedCode::new(2, 0, 0),
+                    format!("{msg} Message accepted for delivery"),
+                ))
             }
             Err(e) => {
                 tracing::error!(session = %self.session(), error = %e, "cannot queue the message");
                 self.rcpts.clear();
-                Decision::Reply(Reply::new(451, EnhancedCode::new(4, 3, 0), "Temporary failure: cannot queue the message, try again later"))
+                Decision::Reply(Reply::new(
+                    451,
+                    EnhancedCode::new(4, 3, 0),
+                    "Temporary failure: cannot queue the message, try again later",
+                ))
             }
         }
     }
@@ -222,7 +243,11 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
                 self.facts.helo = Some(host.to_string());
                 Decision::Accept
             }
-            Request::Auth { .. } => Decision::Reply(Reply::new(454, EnhancedCode::new(4, 7, 0), "Authentication not available")),
+            Request::Auth { .. } => Decision::Reply(Reply::new(
+                454,
+                EnhancedCode::new(4, 7, 0),
+                "Authentication not available",
+            )),
             Request::Mail { from, params } => {
                 self.reset();
                 self.sender = match &from {

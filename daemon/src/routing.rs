@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use petrel_core::Time;
 use petrel_core::config::Config;
-use petrel_core::rules::lookups::{ForwardFile, LocalNames, LookupError, Lookups, StaticLookups, UserInfo};
+use petrel_core::rules::lookups::{
+    ForwardFile, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
+};
 use petrel_core::rules::resolve::{Recipient, RunAs, Target};
 use petrel_core::rules::router::{Ruleset, SessionFacts};
 use petrel_core::rules::service::Service;
@@ -66,7 +68,12 @@ impl Lookups for DaemonLookups {
         self.tables.check(table, service, key)
     }
 
-    fn lookup(&self, table: &str, service: Service, key: &str) -> Result<Option<String>, LookupError> {
+    fn lookup(
+        &self,
+        table: &str,
+        service: Service,
+        key: &str,
+    ) -> Result<Option<String>, LookupError> {
         if table == petrel_core::rules::lookups::GETPWNAM {
             return Ok(self.user(key)?.map(|u| {
                 format!(
@@ -94,7 +101,12 @@ impl Lookups for DaemonLookups {
         Ok(text.lines().find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
             (f.len() >= 7 && f[0] == name).then(|| {
-                UserInfo::account(name, f[2].parse().unwrap_or(u32::MAX), f[3].parse().unwrap_or(u32::MAX), f[5])
+                UserInfo::account(
+                    name,
+                    f[2].parse().unwrap_or(u32::MAX),
+                    f[3].parse().unwrap_or(u32::MAX),
+                    f[5],
+                )
             })
         }))
     }
@@ -117,7 +129,9 @@ impl Lookups for DaemonLookups {
         };
         // forward(5): a regular file owned by the user, writable by nobody else.
         if !meta.file_type().is_file() {
-            return Ok(ForwardFile::Refused(format!("{shown} is not a regular file")));
+            return Ok(ForwardFile::Refused(format!(
+                "{shown} is not a regular file"
+            )));
         }
         if meta.uid() != uid || meta.mode() & 0o022 != 0 {
             return Ok(ForwardFile::Refused(format!(
@@ -178,8 +192,18 @@ impl Routing {
 
     /// Resolves one recipient of a session into its deliveries, or the reply refusing it.
     /// A bare `postmaster` is completed with the server's name.
-    pub fn resolve(&self, session: &SessionFacts, sender: &str, rcpt: &str, now: Time) -> Result<Vec<Resolved>, Reply> {
-        let sender = if sender.is_empty() { MailAddr::null() } else { MailAddr::parse(sender) };
+    pub fn resolve(
+        &self,
+        session: &SessionFacts,
+        sender: &str,
+        rcpt: &str,
+        now: Time,
+    ) -> Result<Vec<Resolved>, Reply> {
+        let sender = if sender.is_empty() {
+            MailAddr::null()
+        } else {
+            MailAddr::parse(sender)
+        };
         let rcpt = if rcpt.contains('@') {
             MailAddr::parse(rcpt)
         } else {
@@ -268,14 +292,22 @@ fn encode_run_as(r: &RunAs) -> String {
 pub fn encode_target(t: &Target) -> Option<String> {
     Some(match t {
         Target::Relay => return None,
-        Target::Mailbox { user, subaddress, run_as } => format!(
+        Target::Mailbox {
+            user,
+            subaddress,
+            run_as,
+        } => format!(
             "mailbox\t{}\t{}\t{}",
             subaddress.as_deref().map(field).unwrap_or_default(),
             encode_user(user),
             encode_run_as(run_as)
         ),
-        Target::File { path, run_as } => format!("file\t{}\t{}", field(path), encode_run_as(run_as)),
-        Target::Command { command, run_as } => format!("command\t{}\t{}", field(command), encode_run_as(run_as)),
+        Target::File { path, run_as } => {
+            format!("file\t{}\t{}", field(path), encode_run_as(run_as))
+        }
+        Target::Command { command, run_as } => {
+            format!("command\t{}\t{}", field(command), encode_run_as(run_as))
+        }
     })
 }
 

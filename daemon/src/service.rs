@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use crate::auth::{AuthError, Authenticator};
 use crate::clock::SystemClock;
 use crate::ids::IdGenerator;
-use crate::listener;
 use crate::inbound::ListenerFacts;
+use crate::listener;
 use crate::smtp_in::{self, Connection, SessionHandler, SessionSecurity, hex};
 use crate::tls::{self, MaybeTls, ServerTlsSettings, TlsError};
 
@@ -278,7 +278,11 @@ impl Service {
 
     /// Accepts and serves sessions, with handlers made by `factory`, until `shutdown` turns
     /// true, then lets sessions end.
-    pub async fn run<H: HandlerFactory>(self, factory: Arc<H>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run<H: HandlerFactory>(
+        self,
+        factory: Arc<H>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let ids = Arc::new(IdGenerator::new());
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();

@@ -3,13 +3,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_core::session::server::ServerConfig;
-use petrel_daemon::service::{ListenerConfig, Service, ServiceConfig};
+use petrel_core::config::{self, ParseOptions};
+use petrel_daemon::engine::{Engine, EngineOptions};
+use petrel_daemon::queue::scheduler::QueueEvent;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
-use tokio::sync::watch;
 
 /// Reads one complete SMTP reply (all its lines).
 async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
@@ -27,62 +26,200 @@ async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
     }
 }
 
-async fn start() -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let service = Service::bind(ServiceConfig {
-        listeners: vec![ListenerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            server: Arc::new(ServerConfig {
-                hostname: "mx.test".into(),
-                ..ServerConfig::default()
-            }),
-            security: Default::default(),
-        }],
-    })
-    .unwrap();
-    let addr = service.local_addrs()[0];
-    let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(service.run(rx));
-    (addr, tx, task)
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon running in this process on a free loopback port, delivering into `dir`.
+struct Running {
+    engine: Engine,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+async fn start_with(extra: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = format!(
+        "listen on 127.0.0.1 port {port} hostname mx.test\n\
+         table everyone {{ \"@\" = \"petrel\" }}\n\
+         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+         {extra}\n\
+         action \"local\" maildir \"mail/%{{dest.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+         match from any for domain \"mx.test\" action \"local\"\n"
+    );
+    let config = config::parse("test.conf", &text, &ParseOptions::default()).unwrap();
+    let options = EngineOptions {
+        hostname: "mx.test".into(),
+        data_dir: dir.path().join("data"),
+        base: dir.path().to_owned(),
+    };
+    let engine = Engine::start(&config, options).await.unwrap();
+    let addr = engine.addrs()[0];
+    Running { engine, addr, dir }
+}
+
+struct Client {
+    r: TokioBufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> (Client, String) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, w) = stream.into_split();
+        let mut c = Client {
+            r: TokioBufReader::new(r),
+            w,
+        };
+        let greeting = read_reply(&mut c.r).await;
+        (c, greeting)
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> String {
+        self.w.write_all(bytes).await.unwrap();
+        read_reply(&mut self.r).await
+    }
+}
+
+fn maildir_messages(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let new = dir.join("new");
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(new) {
+        for e in entries {
+            out.push(std::fs::read(e.unwrap().path()).unwrap());
+        }
+    }
+    out
 }
 
 #[tokio::test]
-async fn end_of_data_is_refused_honestly_until_the_queue_exists() {
-    let (addr, stop, task) = start().await;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (r, mut w) = stream.into_split();
-    let mut r = TokioBufReader::new(r);
-    assert!(read_reply(&mut r).await.starts_with("220 mx.test "));
-    w.write_all(b"EHLO client.test\r\n").await.unwrap();
-    assert!(read_reply(&mut r).await.contains("250 HELP"));
-    // Pipelined: one write, replies in order.
-    w.write_all(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@mx.test>\r\nDATA\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_reply(&mut r).await, "250 2.1.0 Sender ok\r\n");
-    assert_eq!(read_reply(&mut r).await, "250 2.1.5 Recipient ok\r\n");
-    assert!(read_reply(&mut r).await.starts_with("354 "));
-    w.write_all(b"Subject: t\r\n\r\n..body\r\n.\r\n")
-        .await
-        .unwrap();
-    assert!(read_reply(&mut r).await.starts_with("451 4.3.0 "));
-    w.write_all(b"QUIT\r\n").await.unwrap();
-    assert_eq!(read_reply(&mut r).await, "221 2.0.0 Bye\r\n");
-    stop.send(true).unwrap();
-    task.await.unwrap();
+async fn mail_is_acknowledged_once_queued_and_delivered_into_the_maildir_byte_for_byte() {
+    let d = start_with("").await;
+    let mut events = d.engine.scheduler().subscribe();
+    let (mut c, greeting) = Client::connect(d.addr).await;
+    assert!(greeting.starts_with("220 mx.test "));
+    assert!(c.send(b"EHLO client.test\r\n").await.contains("250 HELP"));
+    assert_eq!(
+        c.send(b"MAIL FROM:<alice@client.test>\r\n").await,
+        "250 2.1.0 Sender ok\r\n"
+    );
+    assert_eq!(
+        c.send(b"RCPT TO:<Bob@mx.test>\r\n").await,
+        "250 2.1.5 Recipient ok\r\n"
+    );
+    // A recipient no rule matches is refused: not an open relay.
+    assert!(
+        c.send(b"RCPT TO:<victim@elsewhere.example>\r\n")
+            .await
+            .starts_with("550 5.7.1 ")
+    );
+    assert!(c.send(b"DATA\r\n").await.starts_with("354 "));
+    let reply = c
+        .send(b"Subject: dots\r\n\r\n..leading dot\r\n...two\r\n.\r\n")
+        .await;
+    assert!(
+        reply.starts_with("250 2.0.0 ") && reply.contains("Message accepted"),
+        "{reply}"
+    );
+    assert_eq!(c.send(b"QUIT\r\n").await, "221 2.0.0 Bye\r\n");
+
+    loop {
+        match events.recv().await.unwrap() {
+            QueueEvent::Delivered(_) => break,
+            QueueEvent::Failed(id) => panic!("delivery of {id} failed"),
+            _ => {}
+        }
+    }
+    let messages = maildir_messages(&d.dir.path().join("mail/bob"));
+    assert_eq!(messages.len(), 1);
+    let text = String::from_utf8(messages[0].clone()).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <alice@client.test>\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Received: from client.test ([127.0.0.1])\n\tby mx.test (Petrel) with ESMTP id "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Subject: dots\n\n.leading dot\n..two\n"),
+        "{text}"
+    );
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_survives_a_restart_before_delivery() {
+    // The action's maildir cannot be written yet (a file is in the way): the message stays
+    // queued with a temporary failure, the daemon restarts, finds it, and delivers it once the
+    // obstacle is gone.
+    let d = start_with("").await;
+    std::fs::create_dir_all(d.dir.path().join("mail")).unwrap();
+    std::fs::write(d.dir.path().join("mail/carol"), b"in the way").unwrap();
+    let mut events = d.engine.scheduler().subscribe();
+    let (mut c, _) = Client::connect(d.addr).await;
+    c.send(b"HELO client.test\r\n").await;
+    c.send(b"MAIL FROM:<a@client.test>\r\n").await;
+    c.send(b"RCPT TO:<carol@mx.test>\r\n").await;
+    c.send(b"DATA\r\n").await;
+    assert!(
+        c.send(b"Subject: later\r\n\r\nbody\r\n.\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    loop {
+        match events.recv().await.unwrap() {
+            QueueEvent::Deferred(..) => break,
+            QueueEvent::Delivered(_) => panic!("delivered through a file"),
+            _ => {}
+        }
+    }
+    let Running { engine, dir, .. } = d;
+    engine.shutdown().await;
+    std::fs::remove_file(dir.path().join("mail/carol")).unwrap();
+    let port = free_port();
+    let text = format!(
+        "listen on 127.0.0.1 port {port}\ntable everyone {{ \"@\" = \"petrel\" }}\ntable accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+         action \"local\" maildir \"mail/%{{dest.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+         match from any for domain \"mx.test\" action \"local\"\n"
+    );
+    let config = config::parse("test.conf", &text, &ParseOptions::default()).unwrap();
+    let options = EngineOptions {
+        hostname: "mx.test".into(),
+        data_dir: dir.path().join("data"),
+        base: dir.path().to_owned(),
+    };
+    let engine = Engine::start(&config, options).await.unwrap();
+    let snapshot = engine.scheduler().snapshot().await;
+    assert_eq!(snapshot.len(), 1, "the queued envelope was recovered");
+    let mut events = engine.scheduler().subscribe();
+    engine.scheduler().schedule_now(None);
+    loop {
+        if let QueueEvent::Delivered(_) = events.recv().await.unwrap() {
+            break;
+        }
+    }
+    assert_eq!(maildir_messages(&dir.path().join("mail/carol")).len(), 1);
+    engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn shutdown_tells_sessions_421() {
-    let (addr, stop, task) = start().await;
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (r, mut w) = stream.into_split();
-    let mut r = TokioBufReader::new(r);
-    read_reply(&mut r).await;
-    w.write_all(b"EHLO client.test\r\n").await.unwrap();
-    read_reply(&mut r).await;
-    stop.send(true).unwrap();
-    assert!(read_reply(&mut r).await.starts_with("421 4.3.2 mx.test "));
-    task.await.unwrap();
+    let d = start_with("").await;
+    let (mut c, _) = Client::connect(d.addr).await;
+    c.send(b"EHLO client.test\r\n").await;
+    let Running { engine, dir, .. } = d;
+    let stop = tokio::spawn(engine.shutdown());
+    assert!(read_reply(&mut c.r).await.starts_with("421 4.3.2 mx.test "));
+    stop.await.unwrap();
+    drop(dir);
 }
 
 /// Runs the real binary; kills it when dropped.
@@ -93,14 +230,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -163,7 +292,7 @@ fn check_mode_prints_the_normal_form_or_the_errors() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.starts_with("listen on 127.0.0.1 port 2525\nlisten on ::1 port 2525\n"),
+        text.contains("\nlisten on 127.0.0.1 port 2525\nlisten on ::1 port 2525\n"),
         "{text}"
     );
 

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("petreld: cannot start the runtime: {e}");
@@ -98,14 +101,20 @@ fn main() -> ExitCode {
 
 /// Tells the person who started the daemon where everything is and how to try it.
 fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]) {
-    let config = args
-        .file
-        .as_ref()
-        .map_or_else(|| "the embedded default (petreld -n prints it)".to_owned(), |f| f.display().to_string());
+    let config = args.file.as_ref().map_or_else(
+        || "the embedded default (petreld -n prints it)".to_owned(),
+        |f| f.display().to_string(),
+    );
     eprintln!("petreld: configuration: {config}");
-    eprintln!("petreld: queue: {}", options.data_dir.join("queue").display());
+    eprintln!(
+        "petreld: queue: {}",
+        options.data_dir.join("queue").display()
+    );
     if args.file.is_none() {
-        eprintln!("petreld: local mail is delivered into {}/mail/<user>/", options.data_dir.display());
+        eprintln!(
+            "petreld: local mail is delivered into {}/mail/<user>/",
+            options.data_dir.display()
+        );
     }
     if let Some(addr) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
         eprintln!(

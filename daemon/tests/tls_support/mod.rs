@@ -9,7 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::config::{self, ParseOptions};
-use petrel_daemon::service::{Service, ServiceConfig, ServiceError};
+use petrel_core::session::Decision;
+use petrel_core::session::server::Request;
+use petrel_daemon::inbound::ListenerFacts;
+use petrel_daemon::service::{HandlerFactory, Service, ServiceConfig, ServiceError};
+use petrel_daemon::smtp_in::{Connection, SessionHandler};
 use petrel_daemon::tls::{self, ClientTls, MaybeTls, ServerVerification, TlsInfo};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -171,8 +175,29 @@ pub async fn start(text: &str) -> Daemon {
     let service = Service::bind(sc).unwrap();
     let addrs = service.local_addrs();
     let (stop, rx) = watch::channel(false);
-    tokio::spawn(service.run(rx));
+    tokio::spawn(service.run(Arc::new(AcceptAll), rx));
     Daemon { addrs, stop }
+}
+
+/// Sessions whose every request is accepted: these tests are about TLS and AUTH, not mail.
+pub struct AcceptAll;
+
+/// The handler [`AcceptAll`] makes.
+pub struct AcceptHandler;
+
+impl HandlerFactory for AcceptAll {
+    type Handler = AcceptHandler;
+    fn handler(&self, _conn: &Connection, _listener: &ListenerFacts) -> AcceptHandler {
+        AcceptHandler
+    }
+}
+
+impl SessionHandler for AcceptHandler {
+    async fn decide(&mut self, _request: Request) -> Decision {
+        Decision::Accept
+    }
+    async fn data(&mut self, _chunk: Vec<u8>) {}
+    async fn aborted(&mut self) {}
 }
 
 /// An SMTP client that reads exactly what the server sends, buffering only within replies, so

@@ -1,0 +1,8 @@
+//! Fuzz target `reply`: the body and its properties are
+//! `petrel_core::fuzzing::reply`, which `core/tests/corpus_replay.rs` also replays over
+//! `corpora/fuzz/reply/`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| petrel_core::fuzzing::reply(data));
