@@ -467,3 +467,27 @@ fn stuffed_dot_does_not_count_towards_the_line_limit() {
     assert_eq!(out.len(), 1000);
     assert!(!decoder.flags().long_line);
 }
+
+/// Regressions found by fuzzing.
+#[test]
+fn fuzz_regressions() {
+    use petrel_core::smtp::path::{PathOptions, parse_reverse_path};
+    use petrel_core::smtp::{Command, CommandError, MailParams, ParseOptions};
+    assert_eq!(
+        Command::parse(b"\0QUIT", ParseOptions::default()),
+        Err(CommandError::Unrecognized)
+    );
+    assert_eq!(
+        Command::parse(b"\0\0\0\0MAIL FROM:<>", ParseOptions::default()),
+        Err(CommandError::Unrecognized)
+    );
+    let p = MailParams::parse("AUTH=+3C+3E").unwrap();
+    assert_eq!(p.auth.as_deref(), Some("<>"));
+    assert_eq!(MailParams::parse(p.to_string().trim()).unwrap(), p);
+    assert!(MailParams::parse(&format!("ENVID={}", "é".repeat(40))).is_err());
+    for path in ["<u@[x:a>b]>", "<u@[x:a\"b]>"] {
+        let (p, rest) = parse_reverse_path(path, PathOptions::default()).unwrap();
+        assert_eq!(rest, "");
+        assert_eq!(p.to_string(), path);
+    }
+}

@@ -78,3 +78,44 @@ fn client_delivers_to_server() {
         }
     }
 }
+
+/// Found by fuzzing: content received in the same input as a QUIT must not be handed to the
+/// shell after `Close`; it is abandoned (`DataAborted`) before it.
+#[test]
+fn nothing_follows_close() {
+    use petrel_core::Time;
+    use petrel_core::session::Decision;
+    use petrel_core::session::server::{ConnectionInfo, ServerEvent, ServerSession};
+    let mut s = ServerSession::new(
+        Arc::new(ServerConfig::default()),
+        ConnectionInfo::default(),
+        Time::ZERO,
+    );
+    let mut events = Vec::new();
+    let mut pump = |s: &mut ServerSession, events: &mut Vec<ServerEvent>| {
+        while let Some(e) = s.poll_event() {
+            if let ServerEvent::Request(id, _) = &e {
+                s.answer(*id, Decision::Accept, Time::ZERO);
+            }
+            events.push(e);
+        }
+    };
+    pump(&mut s, &mut events);
+    for line in [
+        "EHLO c.example\r\n",
+        "MAIL FROM:<a@example.org>\r\n",
+        "RCPT TO:<b@example.org>\r\n",
+    ] {
+        s.handle_input(line.as_bytes(), Time::ZERO);
+        pump(&mut s, &mut events);
+    }
+    events.clear();
+    s.handle_input(b"BDAT 5\r\nhelloQUIT\r\n", Time::ZERO);
+    pump(&mut s, &mut events);
+    let close = events
+        .iter()
+        .position(|e| *e == ServerEvent::Close)
+        .expect("closed");
+    assert_eq!(close, events.len() - 1, "{events:?}");
+    assert!(events.contains(&ServerEvent::DataAborted), "{events:?}");
+}

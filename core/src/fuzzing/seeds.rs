@@ -56,6 +56,19 @@ pub fn server_session() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("plain", session(ALL_ON, &envelope, &[S::Line(L::Quit, 0)])),
         (
+            // A fixed finding: content and QUIT in one input produced events after Close.
+            "regression-content-after-close",
+            server(
+                ALL_ON,
+                &[
+                    raw("EHLO c.example\r\n"),
+                    raw("MAIL FROM:<a@example.org>\r\n"),
+                    raw("RCPT TO:<b@example.org>\r\n"),
+                    raw("BDAT 5\r\nhelloQUIT\r\n"),
+                ],
+            ),
+        ),
+        (
             "helo-no-pipelining",
             session(
                 NO_PIPELINING,

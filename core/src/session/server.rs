@@ -715,6 +715,9 @@ impl ServerSession {
 
     fn close(&mut self) {
         if !self.is_closed() {
+            // A message still being received is abandoned, and its content must not follow
+            // the Close event.
+            self.abort_data();
             self.mode = Mode::Closed;
             self.pending = None;
             self.events.push_back(ServerEvent::Close);
@@ -749,7 +752,7 @@ impl ServerSession {
     }
 
     fn flush_data(&mut self) {
-        if !self.data_buf.is_empty() {
+        if !self.data_buf.is_empty() && !self.is_closed() {
             let chunk = std::mem::take(&mut self.data_buf);
             self.events.push_back(ServerEvent::DataChunk(chunk));
         }
@@ -1486,6 +1489,10 @@ impl ServerSession {
         if receiving {
             self.data_buf.clear();
             self.events.push_back(ServerEvent::DataAborted);
+            // Told once: the content being read is no longer a message.
+            if matches!(self.mode, Mode::Data(_) | Mode::Bdat(_)) {
+                self.mode = Mode::Command;
+            }
             if let Some(tx) = &mut self.transaction {
                 tx.body = BodyKind::None;
                 tx.size = 0;

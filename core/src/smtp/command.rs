@@ -137,7 +137,9 @@ impl Command {
     /// Parses one command line, without its CRLF.
     pub fn parse(line: &[u8], opts: ParseOptions) -> Result<Command, CommandError> {
         let verb_len = memchr::memchr(b' ', line).unwrap_or(line.len());
-        if verb_len == 0 || verb_len > 8 {
+        // Verbs are letters only; anything else (a NUL, a digit) would otherwise vanish into
+        // the integer key and let `\0QUIT` pass for QUIT.
+        if verb_len == 0 || verb_len > 8 || !line[..verb_len].iter().all(u8::is_ascii_alphabetic) {
             return Err(CommandError::Unrecognized);
         }
         let verb = verb_key(&line[..verb_len]);

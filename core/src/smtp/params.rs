@@ -155,7 +155,9 @@ impl MailParams {
             } else if key.eq_ignore_ascii_case("ENVID") {
                 let v = value.ok_or(ParamError::Invalid("ENVID"))?;
                 let envid = xtext_decode(v).ok_or(ParamError::Invalid("ENVID"))?;
-                if envid.is_empty() || v.len() > MAX_ENVID {
+                // The limit holds for the form passed on to the next hop, which encodes
+                // every non-ASCII byte as +HH.
+                if envid.is_empty() || xtext_encode(&envid).len() > MAX_ENVID {
                     return Err(ParamError::Invalid("ENVID"));
                 }
                 set_once(&mut p.envid, "ENVID", envid)?;
@@ -190,12 +192,16 @@ impl RcptParams {
             } else if key.eq_ignore_ascii_case("ORCPT") {
                 let v = value.ok_or(ParamError::Invalid("ORCPT"))?;
                 let (addr_type, xtext) = v.split_once(';').ok_or(ParamError::Invalid("ORCPT"))?;
-                if !esmtp_keyword_ok(addr_type) || xtext.len() > MAX_ORCPT {
+                if !esmtp_keyword_ok(addr_type) {
                     return Err(ParamError::Invalid("ORCPT"));
                 }
                 let address = xtext_decode(xtext)
                     .filter(|a| !a.is_empty())
                     .ok_or(ParamError::Invalid("ORCPT"))?;
+                // As for ENVID: the limit holds for the re-encoded form.
+                if xtext_encode(&address).len() > MAX_ORCPT {
+                    return Err(ParamError::Invalid("ORCPT"));
+                }
                 set_once(
                     &mut p.orcpt,
                     "ORCPT",
@@ -325,6 +331,9 @@ impl fmt::Display for MailParams {
         if let Some(auth) = &self.auth {
             if auth.is_empty() {
                 f.write_str(" AUTH=<>")?;
+            } else if auth == "<>" {
+                // An identity that is literally "<>" must not read back as "no identity".
+                f.write_str(" AUTH=+3C+3E")?;
             } else {
                 write!(f, " AUTH={}", xtext_encode(auth))?;
             }
