@@ -92,7 +92,7 @@ fn nothing_follows_close() {
         Time::ZERO,
     );
     let mut events = Vec::new();
-    let mut pump = |s: &mut ServerSession, events: &mut Vec<ServerEvent>| {
+    let pump = |s: &mut ServerSession, events: &mut Vec<ServerEvent>| {
         while let Some(e) = s.poll_event() {
             if let ServerEvent::Request(id, _) = &e {
                 s.answer(*id, Decision::Accept, Time::ZERO);
