@@ -8,6 +8,9 @@ pub mod params;
 pub mod path;
 pub mod reply;
 
+#[cfg(test)]
+mod reference;
+
 pub use command::{Command, CommandError, ParseOptions};
 pub use dot::{DataDecoder, DataFlags, DotStuffer, LineNormalizer};
 pub use framing::{BareNewline, Frame, LineFramer};
