@@ -7,6 +7,7 @@ pub mod framing;
 pub mod params;
 pub mod path;
 pub mod reply;
+mod scan;
 
 #[cfg(test)]
 mod reference;

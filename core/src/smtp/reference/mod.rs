@@ -470,7 +470,7 @@ fn framing_matches_the_reference() {
         let long = rng.below(4) == 0;
         let len = rng.below(if long { 1200 } else { 40 });
         let input: Vec<u8> = (0..len)
-            .map(|_| *rng.pick(b"aaaaaaaaaaaaaaaaaaaaaaaa \r\n\r\n\r"))
+            .map(|_| *rng.pick(b"aaaaaaaaaaaaaaaaaaaaaa\x8d\x8a\x0c \r\n\r\n\r"))
             .collect();
         let max = *rng.pick(&[1, 2, 3, 5, 8, 16, 33, 64, 512, 1000]);
         let n = rng.below(6);
