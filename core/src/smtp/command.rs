@@ -193,20 +193,20 @@ impl Command {
                 _ => {}
             }
         }
-        let arg = utf8(rest)?;
-        // The usual shapes of the commands with arguments (see `scan`); `None` hands the line
-        // to the general code below.
+        // The usual shapes of the commands with arguments, straight from the bytes (see
+        // `scan`); `None` hands the line to the general code below.
         let fast = match verb {
-            Verb::Mail => mail_fast(arg),
-            Verb::Rcpt => rcpt_fast(arg),
-            Verb::Ehlo => helo_fast(arg).map(Command::Ehlo),
-            Verb::Helo => helo_fast(arg).map(Command::Helo),
-            Verb::Auth => auth_fast(arg),
+            Verb::Mail => mail_fast(rest),
+            Verb::Rcpt => rcpt_fast(rest),
+            Verb::Ehlo => helo_fast(rest).map(Command::Ehlo),
+            Verb::Helo => helo_fast(rest).map(Command::Helo),
+            Verb::Auth => auth_fast(rest),
             _ => None,
         };
         if let Some(command) = fast {
             return Ok(command);
         }
+        let arg = utf8(rest)?;
         let no_arg = |cmd: Command| {
             if arg.trim_matches(' ').is_empty() {
                 Ok(cmd)
@@ -270,11 +270,14 @@ impl Command {
 /// line's argument gets first; anything else is unrecognized outright.
 #[cold]
 fn unknown_verb(line: &[u8]) -> CommandError {
-    let verb_len = memchr::memchr(b' ', line).unwrap_or(line.len());
+    let head = &line[..line.len().min(9)];
+    let verb_len = head.iter().position(|&b| b == b' ').unwrap_or(line.len());
     let letters =
         (1..=8).contains(&verb_len) && line[..verb_len].iter().all(u8::is_ascii_alphabetic);
     match line.get(verb_len + 1..) {
-        Some(rest) if letters && std::str::from_utf8(rest).is_err() => CommandError::NotUtf8,
+        Some(rest) if letters && !rest.is_ascii() && std::str::from_utf8(rest).is_err() => {
+            CommandError::NotUtf8
+        }
         _ => CommandError::Unrecognized,
     }
 }
@@ -297,12 +300,10 @@ fn required(arg: &str, what: &'static str) -> Result<String, CommandError> {
 
 /// Strips `keyword` case-insensitively, then spaces, as [`after_keyword`] does.
 #[inline]
-fn after_keyword_fast(arg: &str, keyword: Word) -> Option<&str> {
-    let bytes = arg.as_bytes();
-    if !keyword.prefix(scan::load8(bytes)) {
-        return None;
-    }
-    scan::tail(arg, scan::skip_spaces(&bytes[keyword.len()..]))
+fn after_keyword_fast(arg: &[u8], keyword: Word) -> Option<&[u8]> {
+    keyword
+        .prefix(scan::load8(arg))
+        .then(|| scan::skip_spaces(&arg[keyword.len()..]))
 }
 
 const FROM: Word = Word::new(b"FROM:");
@@ -311,7 +312,7 @@ const TO: Word = Word::new(b"TO:");
 /// The fast path of [`parse_mail`]. An ASCII path needs no SMTPUTF8, so the options do not
 /// matter; a path without angle brackets (the lenient option) is left to the general code.
 #[inline]
-fn mail_fast(arg: &str) -> Option<Command> {
+fn mail_fast(arg: &[u8]) -> Option<Command> {
     let (from, params) = path::reverse_path_fast(after_keyword_fast(arg, FROM)?)?;
     let params = MailParams::parse_fast(params)?;
     Some(Command::Mail { from, params })
@@ -319,7 +320,7 @@ fn mail_fast(arg: &str) -> Option<Command> {
 
 /// The fast path of [`parse_rcpt`], as for [`mail_fast`].
 #[inline]
-fn rcpt_fast(arg: &str) -> Option<Command> {
+fn rcpt_fast(arg: &[u8]) -> Option<Command> {
     let (to, params) = path::forward_path_fast(after_keyword_fast(arg, TO)?)?;
     let params = RcptParams::parse_fast(params)?;
     Some(Command::Rcpt { to, params })
@@ -327,14 +328,13 @@ fn rcpt_fast(arg: &str) -> Option<Command> {
 
 /// The fast path of [`parse_helo`]: an ASCII domain or an IPv4 address literal.
 #[inline]
-fn helo_fast(arg: &str) -> Option<Host> {
-    let bytes = arg.as_bytes();
-    let bytes = &bytes[..bytes.iter().rposition(|&b| b != b' ')? + 1];
-    if let [b'[', inner @ .., b']'] = bytes {
+fn helo_fast(arg: &[u8]) -> Option<Host> {
+    let arg = &arg[..arg.iter().rposition(|&b| b != b' ')? + 1];
+    if let [b'[', inner @ .., b']'] = arg {
         return scan::ipv4(inner).map(|a| Host::Literal(AddressLiteral::V4(a)));
     }
-    if scan::is_ascii_domain(bytes) {
-        return scan::substring(arg, bytes).map(Host::Domain);
+    if scan::is_ascii_domain(arg) {
+        return scan::string(arg).map(Host::Domain);
     }
     None
 }
@@ -342,20 +342,26 @@ fn helo_fast(arg: &str) -> Option<Host> {
 /// The fast path of [`parse_auth`]: a mechanism name and at most one initial response,
 /// separated by spaces.
 #[inline]
-fn auth_fast(arg: &str) -> Option<Command> {
-    let s = scan::skip_spaces(arg.as_bytes());
+fn auth_fast(arg: &[u8]) -> Option<Command> {
+    let s = scan::skip_spaces(arg);
     let mech_len = scan::span(s, MECH);
     if mech_len == 0 || mech_len > 20 || !matches!(s.get(mech_len), None | Some(b' ')) {
         return None;
     }
-    let mechanism = scan::slice_of(arg, &s[..mech_len])?.to_ascii_uppercase();
-    let s = scan::skip_spaces(&s[mech_len..]);
-    let initial_len = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+    let after = scan::skip_spaces(&s[mech_len..]);
+    let start = s.len() - after.len();
+    // An initial response is base64, often tens of bytes: memchr finds its end faster than a
+    // byte loop.
+    let initial_len = memchr::memchr(b' ', after).unwrap_or(after.len());
+    // One UTF-8 validation for both strings (the response is the only part of the line that
+    // need not be ASCII).
+    let text = scan::text(&s[..start + initial_len])?;
+    let mechanism = text.get(..mech_len)?.to_ascii_uppercase();
     let initial = match initial_len {
         0 => None,
-        n => Some(scan::substring(arg, &s[..n])?),
+        _ => Some(text.get(start..)?.to_owned()),
     };
-    scan::skip_spaces(&s[initial_len..])
+    scan::skip_spaces(&after[initial_len..])
         .is_empty()
         .then_some(Command::Auth { mechanism, initial })
 }

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use thiserror::Error;
 
-use super::scan::{DIGIT, KEYWORD, Word, XTEXT, load8, skip_spaces, span, substring};
+use super::scan::{DIGIT, KEYWORD, Word, XTEXT, load8, skip_spaces, span, string, text};
 
 /// The BODY parameter of MAIL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, arbitrary::Arbitrary)]
@@ -140,8 +140,7 @@ const DELAY: Word = Word::new(b"DELAY");
 /// bytes the parameter took, or `None` when the fast path cannot read it. A parameter must be
 /// followed by a space or the end.
 #[inline]
-fn scan_params(text: &str, mut param: impl FnMut(&[u8], u64) -> Option<usize>) -> Option<()> {
-    let mut s = text.as_bytes();
+fn scan_params(mut s: &[u8], mut param: impl FnMut(&[u8], u64) -> Option<usize>) -> Option<()> {
     loop {
         s = skip_spaces(s);
         if s.is_empty() {
@@ -175,9 +174,9 @@ impl MailParams {
     /// parameters, each given once, read in one pass over bytes with keywords compared as
     /// words; `None` when unsure.
     #[inline]
-    pub(crate) fn parse_fast(text: &str) -> Option<MailParams> {
+    pub(crate) fn parse_fast(params: &[u8]) -> Option<MailParams> {
         let mut p = MailParams::default();
-        scan_params(text, |s, w| {
+        scan_params(params, |s, w| {
             if SIZE.prefix(w) && p.size.is_none() {
                 let (size, digits) = size_fast(&s[SIZE.len()..])?;
                 p.size = Some(size);
@@ -211,7 +210,7 @@ impl MailParams {
             } else if ENVID.prefix(w) && p.envid.is_none() {
                 let v = &s[ENVID.len()..];
                 let used = plain_xtext(v, MAX_ENVID)?;
-                p.envid = Some(substring(text, &v[..used])?);
+                p.envid = Some(string(&v[..used])?);
                 Some(ENVID.len() + used)
             } else if AUTH.prefix(w) && p.auth.is_none() {
                 let v = &s[AUTH.len()..];
@@ -219,7 +218,7 @@ impl MailParams {
                 p.auth = Some(if &v[..used] == b"<>" {
                     String::new()
                 } else {
-                    substring(text, &v[..used])?
+                    string(&v[..used])?
                 });
                 Some(AUTH.len() + used)
             } else {
@@ -231,7 +230,7 @@ impl MailParams {
 
     /// Parses the parameters after the reverse path.
     pub fn parse(s: &str) -> Result<MailParams, ParamError> {
-        if let Some(p) = MailParams::parse_fast(s) {
+        if let Some(p) = MailParams::parse_fast(s.as_bytes()) {
             return Ok(p);
         }
         let mut p = MailParams::default();
@@ -293,9 +292,9 @@ impl MailParams {
 impl RcptParams {
     /// The fast path of [`RcptParams::parse`], as for [`MailParams::parse_fast`].
     #[inline]
-    pub(crate) fn parse_fast(text: &str) -> Option<RcptParams> {
+    pub(crate) fn parse_fast(params: &[u8]) -> Option<RcptParams> {
         let mut p = RcptParams::default();
-        scan_params(text, |s, w| {
+        scan_params(params, |s, w| {
             if NOTIFY.prefix(w) && p.notify.is_none() {
                 let (notify, used) = notify_fast(&s[NOTIFY.len()..])?;
                 p.notify = Some(notify);
@@ -309,9 +308,11 @@ impl RcptParams {
                 }
                 let xtext = &v[type_len + 1..];
                 let used = plain_xtext(xtext, MAX_ORCPT)?;
+                // One UTF-8 validation for both strings.
+                let text = text(&v[..type_len + 1 + used])?;
                 p.orcpt = Some(Orcpt {
-                    addr_type: substring(text, &v[..type_len])?,
-                    address: substring(text, &xtext[..used])?,
+                    addr_type: text.get(..type_len)?.to_owned(),
+                    address: text.get(type_len + 1..)?.to_owned(),
                 });
                 Some(ORCPT.len() + type_len + 1 + used)
             } else {
@@ -323,7 +324,7 @@ impl RcptParams {
 
     /// Parses the parameters after the forward path.
     pub fn parse(s: &str) -> Result<RcptParams, ParamError> {
-        if let Some(p) = RcptParams::parse_fast(s) {
+        if let Some(p) = RcptParams::parse_fast(s.as_bytes()) {
             return Ok(p);
         }
         let mut p = RcptParams::default();

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use super::scan::{self, ATEXT, LDH, span, substring, tail};
+use super::scan::{self, ATEXT, LDH, span};
 
 /// Longest local part accepted. RFC 5321 asks for at least 64 octets and advises accepting
 /// more; SRS-rewritten addresses routinely exceed 64, so the limit is the one OpenSMTPD uses.
@@ -244,54 +244,50 @@ pub fn parse_forward_path(s: &str, opts: PathOptions) -> Result<(ForwardPath, &s
 /// The fast path of [`parse_reverse_path`] (see [`scan`](super::scan)): `<>` or an ASCII
 /// `<local@host>`, then nothing or a space; `None` when unsure.
 #[inline]
-pub(crate) fn reverse_path_fast(text: &str) -> Option<(ReversePath, &str)> {
-    let (path, rest) = match text.as_bytes() {
+pub(crate) fn reverse_path_fast(s: &[u8]) -> Option<(ReversePath, &[u8])> {
+    let (path, rest) = match s {
         [b'<', b'>', rest @ ..] => (ReversePath::Null, rest),
         [b'<', inner @ ..] => {
-            let (mailbox, rest) = mailbox_fast(text, inner)?;
+            let (mailbox, rest) = mailbox_fast(inner)?;
             (ReversePath::Mailbox(mailbox), rest)
         }
         _ => return None,
     };
-    Some((path, after_path(text, rest)?))
+    Some((path, after_path(rest)?))
 }
 
 /// The fast path of [`parse_forward_path`]: `<postmaster>` (any case) or an ASCII
 /// `<local@host>`, then nothing or a space; `None` when unsure.
 #[inline]
-pub(crate) fn forward_path_fast(text: &str) -> Option<(ForwardPath, &str)> {
-    let [b'<', inner @ ..] = text.as_bytes() else {
+pub(crate) fn forward_path_fast(s: &[u8]) -> Option<(ForwardPath, &[u8])> {
+    let [b'<', inner @ ..] = s else {
         return None;
     };
     let (path, rest) = match inner.split_at_checked(10) {
         Some((name, [b'>', rest @ ..])) if name.eq_ignore_ascii_case(b"postmaster") => {
-            (ForwardPath::Postmaster(substring(text, name)?), rest)
+            (ForwardPath::Postmaster(scan::string(name)?), rest)
         }
         _ => {
-            let (mailbox, rest) = mailbox_fast(text, inner)?;
+            let (mailbox, rest) = mailbox_fast(inner)?;
             (ForwardPath::Mailbox(mailbox), rest)
         }
     };
-    Some((path, after_path(text, rest)?))
+    Some((path, after_path(rest)?))
 }
 
 /// What may follow a path: nothing, or a space before the parameters.
 #[inline]
-fn after_path<'a>(text: &'a str, rest: &[u8]) -> Option<&'a str> {
-    if matches!(rest.first(), None | Some(b' ')) {
-        tail(text, rest)
-    } else {
-        None
-    }
+fn after_path(rest: &[u8]) -> Option<&[u8]> {
+    matches!(rest.first(), None | Some(b' ')).then_some(rest)
 }
 
-/// `local@host>` at the start of `s` (bytes of `text`), where the local part is an ASCII
-/// Dot-string and the host an ASCII domain or an IPv4 literal: one pass that finds the `@` and
-/// the `>` while checking the atoms and labels on the way. What it accepts, the general path
-/// has no other reading of: no quote, backslash or bracket before the `@`, none but the
-/// literal's after it. Returns the mailbox and what follows the `>`.
+/// `local@host>` at the start of `s`, where the local part is an ASCII Dot-string and the host
+/// an ASCII domain or an IPv4 literal: one pass that finds the `@` and the `>` while checking
+/// the atoms and labels on the way. What it accepts, the general path has no other reading
+/// of: no quote, backslash or bracket before the `@`, none but the literal's after it.
+/// Returns the mailbox and what follows the `>`.
 #[inline]
-fn mailbox_fast<'a>(text: &str, s: &'a [u8]) -> Option<(Mailbox, &'a [u8])> {
+fn mailbox_fast(s: &[u8]) -> Option<(Mailbox, &[u8])> {
     let mut i = 0;
     loop {
         let atom = span(&s[i..], ATEXT);
@@ -310,10 +306,10 @@ fn mailbox_fast<'a>(text: &str, s: &'a [u8]) -> Option<(Mailbox, &'a [u8])> {
         return None;
     }
     let host_start = at + 1;
-    let (host, end) = if s.get(host_start) == Some(&b'[') {
+    let (literal, end) = if s.get(host_start) == Some(&b'[') {
         let close = host_start + 1 + s.get(host_start + 1..)?.iter().position(|&b| b == b']')?;
         let addr = scan::ipv4(&s[host_start + 1..close])?;
-        (Host::Literal(AddressLiteral::V4(addr)), close + 1)
+        (Some(AddressLiteral::V4(addr)), close + 1)
     } else {
         let mut j = host_start;
         loop {
@@ -331,12 +327,18 @@ fn mailbox_fast<'a>(text: &str, s: &'a [u8]) -> Option<(Mailbox, &'a [u8])> {
         if j - host_start > MAX_DOMAIN {
             return None;
         }
-        (Host::Domain(substring(text, &s[host_start..j])?), j)
+        (None, j)
     };
     if s.get(end) != Some(&b'>') {
         return None;
     }
-    let local = substring(text, &s[..at])?;
+    // One UTF-8 validation for both strings.
+    let text = scan::text(&s[..end])?;
+    let host = match literal {
+        Some(literal) => Host::Literal(literal),
+        None => Host::Domain(text.get(host_start..)?.to_owned()),
+    };
+    let local = text.get(..at)?.to_owned();
     Some((Mailbox { local, host }, &s[end + 1..]))
 }
 
