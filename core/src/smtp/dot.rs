@@ -195,7 +195,17 @@ impl DataDecoder {
                             self.state = State::LineStart { hard: true };
                             return pos + 2;
                         }
-                        Some(_) => i = pos + 2,
+                        Some(_) if self.max_line < BLOCK_MIN_LINE => i = pos + 2,
+                        Some(_) => {
+                            // At the start of an ordinary line: skip the run of clean lines
+                            // that follows a block at a time.
+                            i = clean_lines(input, pos + 2);
+                            if matches!(input.get(i), Some(b'.') | None) {
+                                out.extend_from_slice(&input[start..i]);
+                                self.state = State::LineStart { hard: true };
+                                return i;
+                            }
+                        }
                     }
                 }
                 _ => {
@@ -218,6 +228,117 @@ impl DataDecoder {
         self.line_len = 0;
         self.state = next;
     }
+}
+
+/// Bytes [`clean_lines`] checks at a time. Every block of clean lines holds a line end, so no
+/// line in a run of them is longer than `2 * BLOCK - 3` octets; the block path is used only
+/// when the line limit is at least that.
+const BLOCK: usize = 480;
+/// The smallest line limit the block path serves (see [`BLOCK`]).
+const BLOCK_MIN_LINE: usize = 2 * BLOCK - 3;
+
+/// End of the run of clean lines starting at `start`, the first byte of an ordinary line:
+/// complete lines, each ended by CRLF, with no other CR or LF, none of them dot-led (after the
+/// first) and none too long, so that they can be copied as they are. Returns `start` when the
+/// run is empty; otherwise the run ends right after a CRLF, and the byte there (if any) starts
+/// a line that needs the exact path: a dot-led line, a line with a bare CR or LF, a long one,
+/// or the last lines of the input.
+///
+/// Instead of looking for every line end (one `memchr2` call per line, 70% of the time
+/// before), it checks the input a block at a time with a loop the compiler vectorises: in a
+/// block, every CR must be followed by a LF and every LF preceded by a CR (each byte pair is
+/// compared, so a line end split across two blocks is seen), no LF may be followed by a dot,
+/// and some LF must occur. The last condition bounds the line length: consecutive line ends
+/// are at most two blocks apart.
+fn clean_lines(input: &[u8], start: usize) -> usize {
+    // The blocks check each byte against the one before it, except the first: a LF there,
+    // right after the previous line's CRLF, is a bare LF.
+    if input.get(start) == Some(&b'\n') {
+        return start;
+    }
+    let mut at = start;
+    // Each block is checked with the byte after it, so that its last pair is complete.
+    while let Some(window) = input.get(at..at + BLOCK + 1) {
+        let window: &[u8; BLOCK + 1] = window.try_into().unwrap_or(&[0; BLOCK + 1]);
+        let (special, lf) = scan_block(window);
+        if !lf {
+            // Perhaps a long line: the exact path measures it.
+            break;
+        }
+        if special {
+            let k = first_special_pair(window);
+            if window[k] == b'\n' && window[k + 1] == b'.' {
+                // The run ends with the line before the dot-led one.
+                return at + k + 1;
+            }
+            // A bare CR at `k` or a bare LF at `k + 1`: the run ends with the last complete
+            // line before it.
+            return last_line_end(input, start, at + k + 1);
+        }
+        at += BLOCK;
+    }
+    last_line_end(input, start, at)
+}
+
+/// The end of the last line ended by a LF in `input[start..end]`, or `start`.
+fn last_line_end(input: &[u8], start: usize, end: usize) -> usize {
+    memchr::memrchr(b'\n', &input[start..end]).map_or(start, |lf| start + lf + 1)
+}
+
+/// Lanes of the SIMD-friendly loops: one 32-byte chunk of pairs at a time.
+const LANES: usize = 32;
+
+/// Checks the [`BLOCK`] byte pairs `(window[k], window[k + 1])`: whether one is special (see
+/// [`special_pair`]) and whether the block holds a LF. Written as a branch-free loop over
+/// fixed-size chunks with one accumulator per lane, which the compiler turns into SIMD
+/// compares (sixteen pairs per instruction with SSE2).
+#[inline]
+fn scan_block(window: &[u8; BLOCK + 1]) -> (bool, bool) {
+    let (mut special, mut lf) = ([0u8; LANES], [0u8; LANES]);
+    let firsts = window[..BLOCK].chunks_exact(LANES);
+    let seconds = window[1..].chunks_exact(LANES);
+    for (a, b) in firsts.zip(seconds) {
+        for k in 0..LANES {
+            special[k] |= mask(special_pair(a[k], b[k]));
+            lf[k] |= mask(a[k] == b'\n');
+        }
+    }
+    (any(&special), any(&lf))
+}
+
+/// Index of the first special pair in a window in which [`scan_block`] found one: chunk by
+/// chunk as [`scan_block`] does, then byte by byte in the chunk.
+fn first_special_pair(window: &[u8; BLOCK + 1]) -> usize {
+    let firsts = window[..BLOCK].chunks_exact(LANES);
+    let seconds = window[1..].chunks_exact(LANES);
+    for (chunk, (a, b)) in firsts.zip(seconds).enumerate() {
+        let mut special = [0u8; LANES];
+        for k in 0..LANES {
+            special[k] = mask(special_pair(a[k], b[k]));
+        }
+        if any(&special) {
+            return chunk * LANES + special.iter().position(|&m| m != 0).unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// A byte pair that stops a run of clean lines: a CR not followed by LF, a LF not preceded by
+/// CR, or a LF followed by a dot.
+#[inline]
+fn special_pair(x: u8, y: u8) -> bool {
+    ((x == b'\r') != (y == b'\n')) | ((x == b'\n') & (y == b'.'))
+}
+
+/// `0xff` for true: the form a SIMD compare gives, so that no masking is needed to combine.
+#[inline]
+fn mask(b: bool) -> u8 {
+    0u8.wrapping_sub(u8::from(b))
+}
+
+#[inline]
+fn any(lanes: &[u8; LANES]) -> bool {
+    lanes.iter().fold(0, |acc, &b| acc | b) != 0
 }
 
 /// Streaming line checker for content that arrives without dot-stuffing (BDAT chunks): it
