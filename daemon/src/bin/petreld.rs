@@ -82,6 +82,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let mut signals = StopSignals::install();
         let engine = match Engine::start(&config, options.clone()).await {
             Ok(e) => e,
             Err(e) => {
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
             tracing::info!(%addr, "listening");
         }
         announce(&args, &options, engine.addrs());
-        wait_for_signal().await;
+        signals.wait().await;
         engine.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -125,18 +126,35 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
     }
 }
 /// Waits for SIGTERM or SIGINT.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, installed before anything is announced so that a signal sent as soon
+/// as the daemon says it is listening is never missed (and never kills it uncleanly).
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn wait(&mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = recv(&mut self.term) => {}
+            () = recv(&mut self.int) => {}
+        }
     }
 }
 
