@@ -18,6 +18,20 @@
 //!    to [`ProcTableOptions::max_restart_delay`]; back to the first delay once a process has
 //!    stayed up that long).
 //!
+//! # Where the daemon differs from OpenSMTPD 7.8
+//!
+//! - OpenSMTPD runs `/usr/libexec/smtpd/table-NAME ARG` for `proc:NAME:ARG`, over one
+//!   socketpair serving as both standard input and output. Petrel takes `proc:` as an absolute
+//!   command line (the parser insists on the `/`) run by `/bin/sh -c "exec COMMAND"`, over two
+//!   pipes, so that any program can be a table and arguments can be given.
+//! - OpenSMTPD leaves a table's standard error on its own; Petrel logs each line as a warning
+//!   naming the table, so that a table's complaints land in the daemon's log with context.
+//! - OpenSMTPD exits when a table process exits or writes a line it cannot parse, and waits for
+//!   each answer without a deadline. Petrel restarts the process with backoff, skips (and
+//!   logs) unusable lines, and fails a request temporarily when its deadline passes.
+//! - Like OpenSMTPD, a table that cannot complete its handshake when the daemon starts stops
+//!   the start ([`ProcTables::wait_ready`]).
+//!
 //! # Why a thread per table
 //!
 //! [`Lookups`](petrel_core::rules::Lookups) is synchronous, so a lookup in a `proc:` table
