@@ -142,16 +142,17 @@ impl Drop for Daemon {
 
 /// Reads the daemon's log until a line contains `what`; returns that line.
 fn log_until(log: &mut impl BufRead, what: &str) -> String {
-    let mut line = String::new();
+    let mut seen = String::new();
     loop {
-        line.clear();
+        let mut line = String::new();
         assert!(
             log.read_line(&mut line).unwrap() > 0,
-            "petreld stopped logging before {what:?}"
+            "petreld stopped logging before {what:?}; it logged:\n{seen}"
         );
         if line.contains(what) {
             return line;
         }
+        seen.push_str(&line);
     }
 }
 

@@ -87,6 +87,12 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers first: a SIGHUP that arrives once "listening" is logged must reload, not
+        // kill the daemon with the default action.
+        let Some(mut signals) = Signals::new() else {
+            eprintln!("petreld: cannot handle signals");
+            return ExitCode::FAILURE;
+        };
         let engine = match Engine::start(&config, options.clone()).await {
             Ok(e) => e,
             Err(e) => {
@@ -98,11 +104,6 @@ fn main() -> ExitCode {
             tracing::info!(%addr, "listening");
         }
         announce(&args, &options, engine.addrs());
-        let Some(mut signals) = Signals::new() else {
-            eprintln!("petreld: cannot handle signals");
-            engine.shutdown().await;
-            return ExitCode::FAILURE;
-        };
         while signals.next().await == Signal::Reload {
             // The outcome is logged either way; a failed reload keeps the daemon running
             // with the tables it had.
