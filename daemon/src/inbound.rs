@@ -260,8 +260,12 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
             }
             Request::Rcpt { to, .. } => {
                 let rcpt = rcpt_text(&to);
-                let routing = self.ctx.routing.current();
-                match routing.resolve(&self.facts, &self.sender, &rcpt, now) {
+                // With the routing current now: a reload between two recipients applies
+                // from the second on. On the blocking pool when a `proc:` table may be asked.
+                let resolved = (self.ctx.routing)
+                    .resolve(&self.facts, &self.sender, &rcpt, now)
+                    .await;
+                match resolved {
                     Ok(deliveries) => {
                         tracing::info!(
                             session = %self.session(), rcpt = %rcpt,

@@ -3,6 +3,11 @@
 //! Runs in the foreground and logs to standard error. Without `-f` it runs its embedded
 //! default configuration: SMTP on 127.0.0.1 and ::1, port 2525, mail for this machine filed
 //! into maildirs under `./petrel-data/mail/`, the queue under `./petrel-data/queue/`.
+//!
+//! Signals: `SIGTERM` and `SIGINT` stop it (sessions are told 421); `SIGHUP` reloads the
+//! tables — every `file:` table is read again and every `proc:` table is sent `update` —
+//! without dropping sessions; a table file that does not parse leaves the current tables in
+//! place and logs the error with its file and line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,7 +87,12 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let mut signals = StopSignals::install();
+        // Handlers first: a SIGHUP that arrives once "listening" is logged must reload, not
+        // kill the daemon with the default action.
+        let Some(mut signals) = Signals::new() else {
+            eprintln!("petreld: cannot handle signals");
+            return ExitCode::FAILURE;
+        };
         let engine = match Engine::start(&config, options.clone()).await {
             Ok(e) => e,
             Err(e) => {
@@ -94,7 +104,11 @@ fn main() -> ExitCode {
             tracing::info!(%addr, "listening");
         }
         announce(&args, &options, engine.addrs());
-        signals.wait().await;
+        while signals.next().await == Signal::Reload {
+            // The outcome is logged either way; a failed reload keeps the daemon running
+            // with the tables it had.
+            let _ = engine.reload_tables().await;
+        }
         engine.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -125,35 +139,39 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
         );
     }
 }
-/// Waits for SIGTERM or SIGINT.
-/// SIGTERM and SIGINT, installed before anything is announced so that a signal sent as soon
-/// as the daemon says it is listening is never missed (and never kills it uncleanly).
-struct StopSignals {
-    term: Option<tokio::signal::unix::Signal>,
-    int: Option<tokio::signal::unix::Signal>,
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGHUP: reload the tables.
+    Reload,
+    /// SIGTERM or SIGINT: stop.
+    Stop,
 }
 
-impl StopSignals {
-    fn install() -> StopSignals {
+/// The signals petreld handles.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; `None` if that is impossible.
+    fn new() -> Option<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        StopSignals {
-            term: signal(SignalKind::terminate()).ok(),
-            int: signal(SignalKind::interrupt()).ok(),
-        }
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
     }
 
-    async fn wait(&mut self) {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
+    /// Waits for the next signal.
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            () = recv(&mut self.term) => {}
-            () = recv(&mut self.int) => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }
