@@ -11,11 +11,12 @@ use tokio::sync::watch;
 use crate::clock::SystemClock;
 use crate::delivery::Dispatcher;
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
+use crate::mta::resolver::Resolver;
 use crate::mta::{Mta, RustlsUpgrade, resolver};
 use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
 use crate::queue::{RealFs, Store, TokioBlocking};
 use crate::routing::{Routing, SharedRouting};
-use crate::service::{HandlerFactory, Service, ServiceConfig};
+use crate::service::{HandlerFactory, Service, ServiceConfig, SessionLimits};
 use crate::smtp_in::Connection;
 use crate::{ids::IdGenerator, mda};
 
@@ -28,6 +29,20 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// Relative paths in the configuration (tables, maildirs) are taken from here.
     pub base: PathBuf,
+    /// Concurrent sessions allowed (no configuration directive sets them).
+    pub limits: SessionLimits,
+}
+
+impl Default for EngineOptions {
+    /// `localhost`, `petrel-data` and the current folder, and the default limits.
+    fn default() -> Self {
+        EngineOptions {
+            hostname: "localhost".into(),
+            data_dir: PathBuf::from("petrel-data"),
+            base: PathBuf::from("."),
+            limits: SessionLimits::default(),
+        }
+    }
 }
 
 /// A running daemon.
@@ -45,6 +60,8 @@ struct InboundFactory {
     scheduler: SchedulerHandle,
     routing: SharedRouting,
     queue_ttl: std::time::Duration,
+    /// For reverse lookups of clients, when the rules need them.
+    resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl HandlerFactory for InboundFactory {
@@ -58,6 +75,7 @@ impl HandlerFactory for InboundFactory {
             clock: Arc::new(SystemClock),
             queue_ttl: self.queue_ttl,
             listener: listener.clone(),
+            resolver: self.resolver.clone(),
         };
         Inbound::new(ctx, conn.clone())
     }
@@ -82,8 +100,9 @@ fn local_names(config: &ServiceConfig, hostname: &str) -> (Vec<String>, Vec<IpAd
 impl Engine {
     /// Starts everything: recovers the queue, starts the scheduler and the listeners.
     pub async fn start(config: &Config, options: EngineOptions) -> Result<Engine, String> {
-        let service_config =
+        let mut service_config =
             ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
+        service_config.limits = options.limits;
         let (names, addrs) = local_names(&service_config, &options.hostname);
         // Listeners first: a daemon that cannot listen must not start delivering either.
         let service = Service::bind(service_config).map_err(|e| e.to_string())?;
@@ -101,7 +120,7 @@ impl Engine {
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
         let resolver = resolver::from_config(&config.petrel.resolver, &options.base)?;
-        let mut mta = Mta::new(resolver);
+        let mut mta = Mta::new(resolver.clone());
         match RustlsUpgrade::new() {
             Ok(tls) => mta = mta.with_tls(Arc::new(tls)),
             Err(e) => tracing::warn!(error = %e, "outgoing TLS unavailable"),
@@ -141,6 +160,7 @@ impl Engine {
             scheduler: scheduler.clone(),
             routing,
             queue_ttl: config.queue.ttl,
+            resolver: crate::inbound::needs_rdns(config).then_some(resolver),
         });
         let (stop, stop_rx) = watch::channel(false);
         let service = tokio::spawn(service.run(factory, stop_rx));
