@@ -22,7 +22,7 @@ use petrel_core::rules::service::Service;
 use petrel_core::rules::{MailAddr, resolve};
 use petrel_core::smtp::Reply;
 
-use crate::queue::scheduler::Router;
+use crate::queue::scheduler::{InternalRoute, Router};
 
 /// One delivery a recipient resolved to, ready to be written into an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,10 +232,18 @@ impl Routing {
 }
 
 impl Router for Routing {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         self.resolve(&SessionFacts::socket(), "", rcpt, now)
-            .map(|ds| ds.into_iter().map(|d| (d.dest, d.action)).collect())
+            .map(|ds| {
+                ds.into_iter()
+                    .map(|d| InternalRoute {
+                        dest: d.dest,
+                        action: d.action,
+                        target: d.target,
+                    })
+                    .collect()
+            })
     }
 }
 
@@ -258,7 +266,7 @@ impl SharedRouting {
 }
 
 impl Router for SharedRouting {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         self.current().route_internal(rcpt)
     }
 }

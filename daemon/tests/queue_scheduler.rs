@@ -15,7 +15,8 @@ use petrel_core::session::client::OutcomeKind;
 use petrel_core::smtp::{EnhancedCode, Reply};
 use petrel_daemon::clock::TokioClock;
 use petrel_daemon::queue::scheduler::{
-    self, Attempt, Batch, Deliver, QueueEvent, Router, SchedulerConfig, SchedulerHandle,
+    self, Attempt, Batch, Deliver, InternalRoute, QueueEvent, Router, SchedulerConfig,
+    SchedulerHandle,
 };
 use petrel_daemon::queue::{Inline, Store};
 use tokio::sync::broadcast;
@@ -86,13 +87,17 @@ impl Deliver for Scripted {
 struct ToLocal;
 
 impl Router for ToLocal {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let dest = if rcpt.contains('@') {
             rcpt.to_owned()
         } else {
             format!("{rcpt}@mx.test")
         };
-        Ok(vec![(dest, "local".into())])
+        Ok(vec![InternalRoute {
+            dest,
+            action: "local".into(),
+            target: None,
+        }])
     }
 }
 

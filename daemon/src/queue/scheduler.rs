@@ -62,11 +62,22 @@ pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, batch: Batch) -> impl Future<Output = Vec<Attempt>> + Send;
 }
 
+/// One delivery of a message the daemon itself produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalRoute {
+    /// The address delivered for.
+    pub dest: String,
+    /// The action.
+    pub action: String,
+    /// The encoded local delivery target (see [`crate::routing::encode_target`]); `None` for
+    /// a relay.
+    pub target: Option<String>,
+}
+
 /// Routes mail the daemon itself produces (notifications), as internal mail from local.
 pub trait Router: Send + Sync + 'static {
-    /// Where mail for `rcpt` goes: one (destination address, action) per resulting delivery,
-    /// or the refusal.
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply>;
+    /// Where mail for `rcpt` goes: one route per resulting delivery, or the refusal.
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply>;
 }
 
 /// Scheduler settings.
@@ -109,6 +120,8 @@ pub enum QueueEvent {
     Failed(EnvelopeId),
     /// A notification was queued for the sender of this envelope.
     Notified(EnvelopeId, DsnKind),
+    /// Every envelope of the message is done and its files are gone from the queue.
+    Removed(MsgId),
 }
 
 /// A line of `show queue`.
@@ -175,8 +188,9 @@ enum Done {
         DsnKind,
         Result<Option<NewMessage>, ()>,
     ),
-    /// Store changes for this message were written (or not: `false`).
-    Persisted(MsgId, bool),
+    /// Store changes for this message were written (or not: `false`); `true` in the second
+    /// field when they removed it.
+    Persisted(MsgId, bool, bool),
 }
 
 /// A message the scheduler itself queued (a notification).
@@ -447,10 +461,13 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 }
                 self.notified(msg, &ids, kind, ok);
             }
-            Done::Persisted(msg, ok) => {
+            Done::Persisted(msg, ok, removed) => {
                 self.persisting.remove(&msg);
                 if ok {
                     self.persist_failures = 0;
+                    if removed {
+                        self.emit(QueueEvent::Removed(msg));
+                    }
                 } else {
                     // Write it again later (with whatever changed meanwhile): 1 s, 2 s, 4 s …
                     // up to a minute between tries, never a busy loop.
@@ -709,7 +726,7 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 if let Err(e) = &result {
                     tracing::error!(msgid = %msg, error = %e, "cannot update the queue; will retry");
                 }
-                Done::Persisted(msg, result.is_ok())
+                Done::Persisted(msg, result.is_ok(), remaining.is_none())
             });
         }
     }
@@ -757,10 +774,12 @@ async fn enqueue_internal<F: Fs, B: Blocking, R: Router>(
     let envelopes: Vec<Envelope> = routes
         .into_iter()
         .enumerate()
-        .map(|(i, (dest, action))| {
+        .map(|(i, route)| {
             let mut e = Envelope::new(EnvelopeId::new(msg, i as u32), sender, rcpt, now, now + ttl);
-            e.dest = dest;
-            e.action = Some(action);
+            e.dest = route.dest;
+            e.action = Some(route.action);
+            // Without its target a local delivery cannot tell where the mailbox is.
+            e.target = route.target;
             e.origin.local = true;
             e
         })
