@@ -9,7 +9,7 @@ use petrel_core::config::Config;
 use tokio::sync::watch;
 
 use crate::clock::SystemClock;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
 use crate::mta::resolver::Resolver;
 use crate::mta::{Mta, RustlsUpgrade, resolver};
@@ -31,16 +31,19 @@ pub struct EngineOptions {
     pub base: PathBuf,
     /// Concurrent sessions allowed (no configuration directive sets them).
     pub limits: SessionLimits,
+    /// Where `mbox` deliveries go (`/var/mail`).
+    pub mail_spool: PathBuf,
 }
 
 impl Default for EngineOptions {
-    /// `localhost`, `petrel-data` and the current folder, and the default limits.
+    /// `localhost`, `petrel-data` and the current folder, the default limits and `/var/mail`.
     fn default() -> Self {
         EngineOptions {
             hostname: "localhost".into(),
             data_dir: PathBuf::from("petrel-data"),
             base: PathBuf::from("."),
             limits: SessionLimits::default(),
+            mail_spool: PathBuf::from("/var/mail"),
         }
     }
 }
@@ -135,6 +138,8 @@ impl Engine {
             hostname: options.hostname.clone(),
             base: options.base.clone(),
             clock: Arc::new(SystemClock),
+            relay: RelayPool::new(RelayLimits::from_config(&config.mta)),
+            mail_spool: options.mail_spool.clone(),
         };
         let scheduler_config = SchedulerConfig {
             warn_intervals: config.bounce.warn_intervals.clone(),
