@@ -261,6 +261,15 @@ impl<C: Clock> Dispatcher<C> {
             original: Some(e.rcpt.clone()),
             extension,
             user,
+            // Stable across attempts, so that a delivery repeated after a crash finds its
+            // first copy (see `mda::maildir`); the arrival time keeps a message id reused
+            // after a restart from meeting an older message's file.
+            unique: Some(format!(
+                "{}.M{}E{}",
+                e.created.as_millis() / 1000,
+                e.created.as_millis() % 1000,
+                e.id
+            )),
         }];
         let request = DeliveryRequest {
             sender: &e.sender,
