@@ -146,12 +146,6 @@ impl SessionCounter {
             ip,
         })
     }
-
-    /// Sessions open now.
-    #[must_use]
-    pub fn open(&self) -> usize {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).0
-    }
 }
 
 impl Drop for SessionPermit {

@@ -2,29 +2,23 @@
 //! the reuse of connections between batches.
 //!
 //! A batch to a destination walks the relay plan and sends its messages over one connection
-//! (see [`crate::mta::Mta::deliver`], whose logic [`RelayPool::deliver`] follows). When the
-//! batch is done and the session is still healthy, the connection is not closed: it waits in
-//! the pool, idle, for up to [`RelayLimits::keepalive`], and the next batch for the same
-//! destination with the same settings takes it instead of connecting again (no TCP, TLS or
-//! EHLO round trips, and no DNS lookups). A server that closed the idle connection meanwhile is
-//! noticed before the connection is used; one whose close crosses our `MAIL` is handled as in
-//! [`crate::mta::Mta::deliver`]: nothing of the message reached it, so a new connection
-//! carries it.
+//! (see [`crate::mta::Mta::deliver`]). When the batch is done and the session is still
+//! healthy, the connection is not closed: it waits in the pool, idle, for up to
+//! [`RelayLimits::keepalive`], and the next batch for the same destination with the same
+//! settings takes it instead of connecting again (no TCP, TLS or EHLO round trips, and no DNS
+//! lookups; see [`crate::mta::Mta::deliver_over`] for a server that closed it meanwhile).
 //!
 //! Connections per destination stay within the scheduler's limit (see
 //! [`crate::queue::scheduler::Throttle`]): a batch opens a connection only when no idle one
 //! is left, so running batches plus idle connections never exceed the batches allowed at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petrel_core::config::{MtaLimit, MtaOptions};
-use petrel_core::relay::{Attempts, Plan};
-use petrel_core::session::client::{Outcome, Stage};
 
-use crate::mta::{Connection, Delivery, Destination, Mta, OutgoingMessage, RelaySettings, log};
+use crate::mta::{Connection, Delivery, Destination, Mta, OutgoingMessage, RelaySettings};
 
 /// Limits of outbound relaying, from `mta limit` directives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,8 +93,6 @@ struct Idle {
 struct Inner {
     limits: RelayLimits,
     idle: Mutex<Idle>,
-    /// Connections opened so far (for tests and statistics).
-    opened: AtomicU64,
 }
 
 /// The relay limits and the idle connections kept for reuse. Cheap to clone.
@@ -124,70 +116,6 @@ impl Default for RelayPool {
     }
 }
 
-/// True when the connection was lost (not refused by the server) before the server answered
-/// MAIL: no part of the message was delivered, and sending it again cannot duplicate it.
-fn lost_before_mail(conn: &Connection) -> bool {
-    conn.is_closed()
-        && conn
-            .failure()
-            .is_some_and(|f| !f.remote && matches!(f.stage, Stage::Mail | Stage::Idle))
-}
-
-/// The name a destination has in logs and bounces.
-fn destination_name(destination: &Destination) -> String {
-    match destination {
-        Destination::Domain(d) => d.clone(),
-        Destination::Literal(ip) => format!("[{ip}]"),
-    }
-}
-
-/// The plan of one batch, made only when a connection has to be opened.
-#[derive(Default)]
-struct Walk {
-    plan: Option<Result<Plan, Outcome>>,
-    next: usize,
-    attempts: Attempts,
-}
-
-impl Walk {
-    async fn connect(
-        &mut self,
-        mta: &Mta,
-        destination: &Destination,
-        settings: &RelaySettings,
-        seed: u64,
-    ) -> Result<Connection, Outcome> {
-        if self.plan.is_none() {
-            let planned = match mta.plan(destination, settings, seed).await {
-                Ok(plan) => {
-                    for (host, error) in &plan.unresolved {
-                        log::warn(&format!("mta resolve host={host} error=\"{error}\""));
-                    }
-                    Ok(plan)
-                }
-                Err(e) => {
-                    let name = destination_name(destination);
-                    let outcome = e.outcome(&name);
-                    log::warn(&format!(
-                        "mta plan domain={name} result=\"{}\"",
-                        outcome.reply
-                    ));
-                    Err(outcome)
-                }
-            };
-            self.plan = Some(planned);
-        }
-        match &self.plan {
-            Some(Ok(plan)) => mta
-                .connect(plan, settings, &mut self.next, &mut self.attempts)
-                .await
-                .ok_or_else(|| self.attempts.exhausted()),
-            Some(Err(outcome)) => Err(outcome.clone()),
-            None => unreachable!("planned above"),
-        }
-    }
-}
-
 impl RelayPool {
     /// A pool with these limits and no connection.
     #[must_use]
@@ -199,7 +127,6 @@ impl RelayPool {
                     connections: HashMap::new(),
                     next_token: 0,
                 }),
-                opened: AtomicU64::new(0),
             }),
         }
     }
@@ -214,12 +141,6 @@ impl RelayPool {
     #[must_use]
     pub fn idle_connections(&self) -> usize {
         self.lock().connections.values().map(Vec::len).sum()
-    }
-
-    /// Connections opened since the pool was made.
-    #[must_use]
-    pub fn opened(&self) -> u64 {
-        self.inner.opened.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
@@ -285,47 +206,13 @@ impl RelayPool {
         // EHLO name, TLS, credentials and source address are fixed when it opens).
         let key = format!("{destination:?} {settings:?}");
         let max_mail = self.inner.limits.session_mail_max;
-        let mut conn = self.take(&key);
-        let mut walk = Walk::default();
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for outgoing in batch {
-            let usable = match &mut conn {
-                Some(c) => c.messages() < max_mail && c.check().await,
-                None => false,
-            };
-            if !usable {
-                if let Some(old) = conn.take() {
-                    old.quit().await;
-                }
-                match walk.connect(mta, destination, settings, seed).await {
-                    Ok(c) => {
-                        self.inner.opened.fetch_add(1, Ordering::Relaxed);
-                        conn = Some(c);
-                    }
-                    Err(outcome) => {
-                        deliveries.push(Delivery::all(&outgoing.message, &outcome));
-                        continue;
-                    }
-                }
-            }
-            let Some(c) = &mut conn else {
-                unreachable!("connected above");
-            };
-            let reused = c.messages() > 0;
-            let delivery = c.send(outgoing.clone()).await;
-            if reused && lost_before_mail(c) {
-                // The server closed the connection as we reused it (the close crossed our
-                // MAIL): nothing of the message reached it, so a new connection may carry it.
-                conn = None;
-                if let Ok(mut fresh) = walk.connect(mta, destination, settings, seed).await {
-                    self.inner.opened.fetch_add(1, Ordering::Relaxed);
-                    deliveries.push(fresh.send(outgoing).await);
-                    conn = Some(fresh);
-                    continue;
-                }
-            }
-            deliveries.push(delivery);
+        let mut idle = self.take(&key);
+        if let Some(c) = idle.take_if(|c| c.messages() >= max_mail) {
+            c.quit().await;
         }
+        let (deliveries, conn) = mta
+            .deliver_over(idle, destination, settings, batch, seed)
+            .await;
         if let Some(c) = conn {
             let keep =
                 c.is_idle() && c.messages() < max_mail && !self.inner.limits.keepalive.is_zero();
