@@ -83,6 +83,9 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Caught before the daemon says it listens: a SIGTERM sent as soon as it does must
+        // stop it cleanly, not kill it by the default action.
+        let signals = catch_signals();
         let engine = match Engine::start(&config, options.clone()).await {
             Ok(e) => e,
             Err(e) => {
@@ -94,7 +97,7 @@ fn main() -> ExitCode {
             tracing::info!(%addr, "listening");
         }
         announce(&args, &options, engine.addrs());
-        wait_for_signal().await;
+        wait_for_signal(signals).await;
         engine.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -125,13 +128,20 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
         );
     }
 }
-/// Waits for SIGTERM or SIGINT.
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, caught from now on (`None` if they cannot be).
+fn catch_signals() -> Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    Some((
+        signal(SignalKind::terminate()).ok()?,
+        signal(SignalKind::interrupt()).ok()?,
+    ))
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn wait_for_signal(
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+) {
+    let Some((mut term, mut int)) = signals else {
         std::future::pending::<()>().await;
         return;
     };
