@@ -14,13 +14,14 @@ use petrel_core::config::Config;
 use tokio::sync::watch;
 
 use crate::clock::SystemClock;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
+use crate::mta::resolver::Resolver;
 use crate::mta::{Mta, RustlsUpgrade, resolver};
 use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
 use crate::queue::{RealFs, Store, TokioBlocking};
 use crate::routing::{Routing, RoutingError, RoutingSetup, SharedRouting};
-use crate::service::{HandlerFactory, Service, ServiceConfig};
+use crate::service::{HandlerFactory, Service, ServiceConfig, SessionLimits};
 use crate::smtp_in::Connection;
 use crate::tables::{ProcTableOptions, ProcTables, ReloadReport, Reloader, TableLoadError};
 use crate::{ids::IdGenerator, mda};
@@ -34,6 +35,23 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// Relative paths in the configuration (tables, maildirs) are taken from here.
     pub base: PathBuf,
+    /// Concurrent sessions allowed (no configuration directive sets them).
+    pub limits: SessionLimits,
+    /// Where `mbox` deliveries go (`/var/mail`).
+    pub mail_spool: PathBuf,
+}
+
+impl Default for EngineOptions {
+    /// `localhost`, `petrel-data` and the current folder, the default limits and `/var/mail`.
+    fn default() -> Self {
+        EngineOptions {
+            hostname: "localhost".into(),
+            data_dir: PathBuf::from("petrel-data"),
+            base: PathBuf::from("."),
+            limits: SessionLimits::default(),
+            mail_spool: PathBuf::from("/var/mail"),
+        }
+    }
 }
 
 /// How long shutdown waits for each `proc:` table process to go.
@@ -57,6 +75,8 @@ struct InboundFactory {
     scheduler: SchedulerHandle,
     routing: SharedRouting,
     queue_ttl: std::time::Duration,
+    /// For reverse lookups of clients, when the rules need them.
+    resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl HandlerFactory for InboundFactory {
@@ -70,6 +90,7 @@ impl HandlerFactory for InboundFactory {
             clock: Arc::new(SystemClock),
             queue_ttl: self.queue_ttl,
             listener: listener.clone(),
+            resolver: self.resolver.clone(),
         };
         Inbound::new(ctx, conn.clone())
     }
@@ -112,8 +133,9 @@ impl Engine {
         options: EngineOptions,
         tables: ProcTableOptions,
     ) -> Result<Engine, String> {
-        let service_config =
+        let mut service_config =
             ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
+        service_config.limits = options.limits;
         let (names, addrs) = local_names(&service_config, &options.hostname);
         // Listeners first: a daemon that cannot listen must not start delivering either.
         let service = Service::bind(service_config).map_err(|e| e.to_string())?;
@@ -156,7 +178,7 @@ impl Engine {
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
         let resolver = resolver::from_config(&config.petrel.resolver, &options.base)?;
-        let mut mta = Mta::new(resolver);
+        let mut mta = Mta::new(resolver.clone());
         match RustlsUpgrade::new() {
             Ok(tls) => mta = mta.with_tls(Arc::new(tls)),
             Err(e) => tracing::warn!(error = %e, "outgoing TLS unavailable"),
@@ -171,6 +193,8 @@ impl Engine {
             hostname: options.hostname.clone(),
             base: options.base.clone(),
             clock: Arc::new(SystemClock),
+            relay: RelayPool::new(RelayLimits::from_config(&config.mta)),
+            mail_spool: options.mail_spool.clone(),
         };
         let scheduler_config = SchedulerConfig {
             warn_intervals: config.bounce.warn_intervals.clone(),
@@ -196,6 +220,7 @@ impl Engine {
             scheduler: scheduler.clone(),
             routing: routing.clone(),
             queue_ttl: config.queue.ttl,
+            resolver: crate::inbound::needs_rdns(config).then_some(resolver),
         });
         let (stop, stop_rx) = watch::channel(false);
         let service = tokio::spawn(service.run(factory, stop_rx));

@@ -41,7 +41,7 @@ use petrel_core::rules::{MailAddr, StaticLookups, resolve};
 use petrel_core::smtp::Reply;
 use thiserror::Error;
 
-use crate::queue::scheduler::Router;
+use crate::queue::scheduler::{InternalRoute, Router};
 use crate::tables::{self, ProcTable, ProcTables, TableLoadError};
 
 /// One delivery a recipient resolved to, ready to be written into an envelope.
@@ -364,10 +364,18 @@ impl Routing {
 }
 
 impl Router for Routing {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         self.resolve(&SessionFacts::socket(), "", rcpt, now)
-            .map(|ds| ds.into_iter().map(|d| (d.dest, d.action)).collect())
+            .map(|ds| {
+                ds.into_iter()
+                    .map(|d| InternalRoute {
+                        dest: d.dest,
+                        action: d.action,
+                        target: d.target,
+                    })
+                    .collect()
+            })
     }
 }
 
@@ -442,7 +450,7 @@ impl SharedRouting {
 }
 
 impl Router for SharedRouting {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let routing = self.current();
         // The scheduler calls this from a task. A lookup in a `proc:` table blocks, so on a
         // multi-threaded runtime step out of it; on a current-thread runtime (tests) the wait

@@ -57,6 +57,7 @@ async fn start_with(extra: &str) -> Running {
         hostname: "mx.test".into(),
         data_dir: dir.path().join("data"),
         base: dir.path().to_owned(),
+        ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
     let addr = engine.addrs()[0];
@@ -195,6 +196,7 @@ async fn a_message_survives_a_restart_before_delivery() {
         hostname: "mx.test".into(),
         data_dir: dir.path().join("data"),
         base: dir.path().to_owned(),
+        ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
     let snapshot = engine.scheduler().snapshot().await;

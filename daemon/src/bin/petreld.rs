@@ -75,6 +75,7 @@ fn main() -> ExitCode {
         hostname: host_name(),
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
+        ..EngineOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -31,6 +31,7 @@ pub async fn start(dir: &Path, config: &str, tables: ProcTableOptions) -> Result
         hostname: "mx.test".into(),
         data_dir: dir.join("data"),
         base: dir.to_owned(),
+        ..EngineOptions::default()
     };
     Engine::start_with_tables(&config, options, tables).await
 }
