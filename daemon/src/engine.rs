@@ -257,7 +257,13 @@ impl Engine {
     pub async fn reload_tables(&self) -> Result<ReloadReport, RoutingError> {
         let reloader = self.reloader.clone();
         match tokio::task::spawn_blocking(move || reloader.reload_tables()).await {
-            Ok(result) => result,
+            Ok(result) => {
+                if result.is_ok() {
+                    // Mail already waiting follows the new tables too.
+                    self.scheduler.reroute().await;
+                }
+                result
+            }
             // The routing was not swapped in either case.
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => Err(RoutingError::Tables(TableLoadError::Other(

@@ -449,7 +449,31 @@ impl SharedRouting {
     }
 }
 
+fn to_routes(resolved: Vec<Resolved>) -> Vec<InternalRoute> {
+    resolved
+        .into_iter()
+        .map(|d| InternalRoute {
+            dest: d.dest,
+            action: d.action,
+            target: d.target,
+        })
+        .collect()
+}
+
 impl Router for SharedRouting {
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        let routing = self.current();
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if routing.may_block() && multi_thread {
+            tokio::task::block_in_place(|| routing.reroute(envelope, now))
+        } else {
+            routing.reroute(envelope, now)
+        };
+        result.map(to_routes)
+    }
+
     fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let routing = self.current();
         // The scheduler calls this from a task. A lookup in a `proc:` table blocks, so on a

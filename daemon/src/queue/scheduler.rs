@@ -24,7 +24,7 @@
 //! must not hold up the postmaster's own mailbox, nor a bounce wait behind the mail that caused
 //! it.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +106,29 @@ pub struct InternalRoute {
 pub trait Router: Send + Sync + 'static {
     /// Where mail for `rcpt` goes: one route per resulting delivery, or the refusal.
     fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply>;
+
+    /// Where a queued envelope's recipient goes with the routing in force now (after a
+    /// configuration or table change): its deliveries, or the refusal — 5xx when the recipient
+    /// can no longer be delivered, 4xx when that cannot be decided now. The default keeps the
+    /// envelope's current route.
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        Ok(vec![InternalRoute {
+            dest: envelope.dest.clone(),
+            action: envelope.action.clone().unwrap_or_default(),
+            target: envelope.target.clone(),
+        }])
+    }
+}
+
+/// What a re-routing pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RerouteReport {
+    /// Recipients whose deliveries changed.
+    pub changed: usize,
+    /// Recipients no longer deliverable (bounced).
+    pub failed: usize,
+    /// Recipients left as they were because routing failed temporarily or they were busy.
+    pub kept: usize,
 }
 
 /// Scheduler settings.
@@ -166,6 +189,7 @@ enum Command {
     Enqueue(MsgId, Vec<Envelope>),
     Snapshot(oneshot::Sender<Vec<EnvelopeStatus>>),
     ScheduleNow(Option<EnvelopeId>),
+    Reroute(oneshot::Sender<RerouteReport>),
 }
 
 /// A handle on the running scheduler. Cheap to clone.
@@ -191,6 +215,15 @@ impl SchedulerHandle {
     /// Makes one envelope (or all, with `None`) due now.
     pub fn schedule_now(&self, id: Option<EnvelopeId>) {
         let _ = self.commands.send(Command::ScheduleNow(id));
+    }
+
+    /// Routes every waiting envelope again with the routing in force now (after a table
+    /// reload, or at start with a changed configuration): fixing the configuration fixes mail
+    /// that is already queued. Envelopes being delivered are left for the next pass.
+    pub async fn reroute(&self) -> RerouteReport {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Reroute(tx));
+        rx.await.unwrap_or_default()
     }
 
     /// Subscribes to queue events.
@@ -314,6 +347,17 @@ where
 
 impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        if !self.messages.is_empty() {
+            // Recovered envelopes are routed with the configuration in force now, before any
+            // is tried: the configuration may have changed while the daemon was down.
+            let report = self.reroute_all();
+            if report != RerouteReport::default() {
+                tracing::info!(
+                    ?report,
+                    "recovered envelopes routed with the current configuration"
+                );
+            }
+        }
         loop {
             self.dispatch();
             self.persist();
@@ -394,7 +438,126 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                     self.reschedule(id, now);
                 }
             }
+            Command::Reroute(done) => {
+                let report = self.reroute_all();
+                tracing::info!(?report, "queued envelopes routed again");
+                let _ = done.send(report);
+            }
         }
+    }
+
+    fn reroute_all(&mut self) -> RerouteReport {
+        let now = self.clock.now();
+        let mut report = RerouteReport::default();
+        let mut msgs: Vec<MsgId> = self.messages.keys().copied().collect();
+        msgs.sort();
+        for msg in msgs {
+            let Some(m) = self.messages.get(&msg) else {
+                continue;
+            };
+            // Envelopes of one original recipient are routed again together: an alias may
+            // have expanded it into several.
+            let mut groups: BTreeMap<String, Vec<EnvelopeId>> = BTreeMap::new();
+            for e in m.envelopes.values() {
+                groups.entry(e.rcpt.clone()).or_default().push(e.id);
+            }
+            for mut ids in groups.into_values() {
+                ids.sort();
+                let Some(m) = self.messages.get(&msg) else {
+                    break;
+                };
+                let busy = ids
+                    .iter()
+                    .any(|id| m.in_flight.contains(id) || self.notifying.contains(id));
+                if busy {
+                    report.kept += 1;
+                    continue;
+                }
+                let envelopes: Vec<Envelope> =
+                    ids.iter().map(|id| m.envelopes[id].clone()).collect();
+                let template = envelopes[0].clone();
+                let current: BTreeSet<(String, Option<String>, Option<String>)> = envelopes
+                    .iter()
+                    .map(|e| (e.dest.clone(), e.action.clone(), e.target.clone()))
+                    .collect();
+                match self.router.reroute(&template) {
+                    Ok(routes) => {
+                        let wanted: BTreeSet<(String, Option<String>, Option<String>)> = routes
+                            .iter()
+                            .map(|r| (r.dest.clone(), Some(r.action.clone()), r.target.clone()))
+                            .collect();
+                        if wanted == current {
+                            continue;
+                        }
+                        report.changed += 1;
+                        self.replace_envelopes(msg, &ids, &template, &routes, now);
+                    }
+                    Err(reply) if reply.is_permanent() => {
+                        report.failed += 1;
+                        let items: Vec<(Envelope, Attempt)> = envelopes
+                            .into_iter()
+                            .map(|e| {
+                                let attempt = Attempt {
+                                    id: e.id,
+                                    kind: OutcomeKind::Permanent,
+                                    reply: reply.clone(),
+                                    remote_mta: None,
+                                    dsn_passed: true,
+                                };
+                                (e, attempt)
+                            })
+                            .collect();
+                        for (e, _) in &items {
+                            self.due.remove(&(e.next_try, e.id));
+                        }
+                        self.notify(msg, DsnKind::Failure, items);
+                    }
+                    Err(_) => report.kept += 1,
+                }
+            }
+        }
+        report
+    }
+
+    /// Replaces the envelopes `old` of a message with one per route, keeping everything else
+    /// (sender, dates, DSN parameters, attempts) from `template`; the new ones are due now.
+    fn replace_envelopes(
+        &mut self,
+        msg: MsgId,
+        old: &[EnvelopeId],
+        template: &Envelope,
+        routes: &[InternalRoute],
+        now: Time,
+    ) {
+        let Some(m) = self.messages.get_mut(&msg) else {
+            return;
+        };
+        for id in old {
+            if let Some(e) = m.envelopes.remove(id) {
+                self.due.remove(&(e.next_try, *id));
+            }
+        }
+        let mut next = m
+            .envelopes
+            .keys()
+            .map(|id| (id.0 & 0xffff_ffff) as u32)
+            .max()
+            .map_or(0, |n| n + 1);
+        for id in old {
+            next = next.max((id.0 & 0xffff_ffff) as u32 + 1);
+        }
+        for r in routes {
+            let mut e = template.clone();
+            e.id = EnvelopeId::new(msg, next);
+            next += 1;
+            e.dest.clone_from(&r.dest);
+            e.action = Some(r.action.clone());
+            e.target.clone_from(&r.target);
+            e.next_try = now;
+            self.due.insert((now, e.id));
+            m.envelopes.insert(e.id, e);
+        }
+        self.dirty.insert(msg);
     }
 
     fn reschedule(&mut self, id: EnvelopeId, at: Time) {
