@@ -1,5 +1,6 @@
 //! SMTP commands: parsing one command line (without its CRLF) and formatting it back.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use thiserror::Error;
@@ -54,8 +55,9 @@ pub enum Command {
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954)
     Auth {
-        /// The SASL mechanism, uppercased.
-        mechanism: String,
+        /// The SASL mechanism, uppercased (borrowed for the registered names, so that the
+        /// usual AUTH line costs no allocation for it).
+        mechanism: Cow<'static, str>,
         /// The initial response as sent (base64, or `=` for an empty one).
         initial: Option<String>,
     },
@@ -356,7 +358,7 @@ fn auth_fast(arg: &[u8]) -> Option<Command> {
     // One UTF-8 validation for both strings (the response is the only part of the line that
     // need not be ASCII).
     let text = scan::text(&s[..start + initial_len])?;
-    let mechanism = text.get(..mech_len)?.to_ascii_uppercase();
+    let mechanism = mechanism_name(text.get(..mech_len)?);
     let initial = match initial_len {
         0 => None,
         _ => Some(text.get(start..)?.to_owned()),
@@ -453,9 +455,30 @@ fn parse_auth(arg: &str) -> Result<Command, CommandError> {
         return Err(CommandError::Syntax("too many AUTH arguments"));
     }
     Ok(Command::Auth {
-        mechanism: mechanism.to_ascii_uppercase(),
+        mechanism: mechanism_name(mechanism),
         initial,
     })
+}
+
+/// The uppercased mechanism name: a static string for the names SMTP servers offer, so that
+/// they are not allocated.
+fn mechanism_name(name: &str) -> Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "PLAIN",
+        "LOGIN",
+        "CRAM-MD5",
+        "XOAUTH2",
+        "OAUTHBEARER",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "EXTERNAL",
+        "ANONYMOUS",
+        "GSSAPI",
+    ];
+    match KNOWN.iter().find(|known| known.eq_ignore_ascii_case(name)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_ascii_uppercase()),
+    }
 }
 
 impl fmt::Display for Command {

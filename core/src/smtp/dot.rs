@@ -11,7 +11,9 @@
 //! bare LF become CRLF, so a relayed message never carries the ambiguity on), doubles leading
 //! dots and appends the end-of-data marker.
 
-use memchr::memchr2;
+use std::sync::LazyLock;
+
+use memchr::{memchr2, memmem};
 
 /// Line-ending and length violations seen in a DATA stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -230,9 +232,9 @@ impl DataDecoder {
     }
 }
 
-/// Bytes [`clean_lines`] checks at a time. Every block of clean lines holds a line end, so no
-/// line in a run of them is longer than `2 * BLOCK - 3` octets; the block path is used only
-/// when the line limit is at least that.
+/// Octets in which [`clean_lines`] requires a line end. With one in every block, no line in a
+/// run is longer than `2 * BLOCK - 3` octets; the block path is used only when the line limit
+/// is at least that.
 const BLOCK: usize = 480;
 /// The smallest line limit the block path serves (see [`BLOCK`]).
 const BLOCK_MIN_LINE: usize = 2 * BLOCK - 3;
@@ -245,100 +247,93 @@ const BLOCK_MIN_LINE: usize = 2 * BLOCK - 3;
 /// or the last lines of the input.
 ///
 /// Instead of looking for every line end (one `memchr2` call per line, 70% of the time
-/// before), it checks the input a block at a time with a loop the compiler vectorises: in a
-/// block, every CR must be followed by a LF and every LF preceded by a CR (each byte pair is
-/// compared, so a line end split across two blocks is seen), no LF may be followed by a dot,
-/// and some LF must occur. The last condition bounds the line length: consecutive line ends
-/// are at most two blocks apart.
+/// before), it finds the next dot-led line once (`memmem`, which uses the widest vector
+/// instructions the CPU has), checks every byte pair before it at once with a loop the
+/// compiler vectorises (every CR must be followed by a LF and every LF preceded by a CR), and
+/// bounds the line length by finding a LF in every [`BLOCK`] octets.
 fn clean_lines(input: &[u8], start: usize) -> usize {
-    // The blocks check each byte against the one before it, except the first: a LF there,
-    // right after the previous line's CRLF, is a bare LF.
+    // The pairs checked start with the first byte of the run: a LF there, right after the
+    // previous line's CRLF, is a bare LF.
     if input.get(start) == Some(&b'\n') {
         return start;
     }
+    // The run stops at the next dot-led line (`end` is its start), or at the last complete
+    // line of the input.
+    let mut end = match DOT_LINE.find(&input[start..]) {
+        Some(p) => start + p + 1,
+        None => last_line_end(input, start, input.len()),
+    };
+    if has_bare_pair(&input[start..end]) {
+        // The run ends with the last complete line before the first bare CR or LF.
+        let k = first_bare_pair(&input[start..end]).unwrap_or(0);
+        end = last_line_end(input, start, start + k + 1);
+    }
+    // Every block holds a LF, or a line in it may be too long: the exact path measures it.
     let mut at = start;
-    // Each block is checked with the byte after it, so that its last pair is complete.
-    while let Some(window) = input.get(at..at + BLOCK + 1) {
-        let window: &[u8; BLOCK + 1] = window.try_into().unwrap_or(&[0; BLOCK + 1]);
-        let (special, lf) = scan_block(window);
-        if !lf {
-            // Perhaps a long line: the exact path measures it.
-            break;
-        }
-        if special {
-            let k = first_special_pair(window);
-            if window[k] == b'\n' && window[k + 1] == b'.' {
-                // The run ends with the line before the dot-led one.
-                return at + k + 1;
-            }
-            // A bare CR at `k` or a bare LF at `k + 1`: the run ends with the last complete
-            // line before it.
-            return last_line_end(input, start, at + k + 1);
+    while at + BLOCK < end {
+        if memchr::memchr(b'\n', &input[at..at + BLOCK]).is_none() {
+            return last_line_end(input, start, at);
         }
         at += BLOCK;
     }
-    last_line_end(input, start, at)
+    end
 }
+
+/// Finds a dot-led line; built once, as building a searcher costs more than a short search.
+static DOT_LINE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n."));
 
 /// The end of the last line ended by a LF in `input[start..end]`, or `start`.
 fn last_line_end(input: &[u8], start: usize, end: usize) -> usize {
     memchr::memrchr(b'\n', &input[start..end]).map_or(start, |lf| start + lf + 1)
 }
 
-/// Lanes of the SIMD-friendly loops: one 32-byte chunk of pairs at a time.
-const LANES: usize = 32;
+/// Lanes of the SIMD-friendly loop: one 32-byte chunk of pairs at a time.
+const LANES: usize = 64;
 
-/// Checks the [`BLOCK`] byte pairs `(window[k], window[k + 1])`: whether one is special (see
-/// [`special_pair`]) and whether the block holds a LF. Written as a branch-free loop over
-/// fixed-size chunks with one accumulator per lane, which the compiler turns into SIMD
-/// compares (sixteen pairs per instruction with SSE2).
+/// Whether one of the byte pairs `(bytes[k], bytes[k + 1])` is bare (see [`bare_pair`]).
+/// Written as a branch-free loop over fixed-size chunks with one accumulator per lane, which
+/// the compiler turns into SIMD compares (sixteen pairs per instruction with SSE2).
 #[inline]
-fn scan_block(window: &[u8; BLOCK + 1]) -> (bool, bool) {
-    let (mut special, mut lf) = ([0u8; LANES], [0u8; LANES]);
-    let firsts = window[..BLOCK].chunks_exact(LANES);
-    let seconds = window[1..].chunks_exact(LANES);
-    for (a, b) in firsts.zip(seconds) {
+fn has_bare_pair(bytes: &[u8]) -> bool {
+    let pairs = bytes.len().saturating_sub(1);
+    let chunks = pairs / LANES;
+    let mut bare = [0u8; LANES];
+    for c in 0..chunks {
+        let at = c * LANES;
+        let (Ok(a), Ok(b)) = (
+            <&[u8; LANES]>::try_from(&bytes[at..at + LANES]),
+            <&[u8; LANES]>::try_from(&bytes[at + 1..at + 1 + LANES]),
+        ) else {
+            continue;
+        };
         for k in 0..LANES {
-            special[k] |= mask(special_pair(a[k], b[k]));
-            lf[k] |= mask(a[k] == b'\n');
+            bare[k] |= mask(bare_pair(a[k], b[k]));
         }
     }
-    (any(&special), any(&lf))
+    bare.iter().any(|&m| m != 0)
+        || bytes[chunks * LANES..]
+            .windows(2)
+            .any(|pair| bare_pair(pair[0], pair[1]))
 }
 
-/// Index of the first special pair in a window in which [`scan_block`] found one: chunk by
-/// chunk as [`scan_block`] does, then byte by byte in the chunk.
-fn first_special_pair(window: &[u8; BLOCK + 1]) -> usize {
-    let firsts = window[..BLOCK].chunks_exact(LANES);
-    let seconds = window[1..].chunks_exact(LANES);
-    for (chunk, (a, b)) in firsts.zip(seconds).enumerate() {
-        let mut special = [0u8; LANES];
-        for k in 0..LANES {
-            special[k] = mask(special_pair(a[k], b[k]));
-        }
-        if any(&special) {
-            return chunk * LANES + special.iter().position(|&m| m != 0).unwrap_or(0);
-        }
-    }
-    0
+/// Index `k` of the first bare pair `(bytes[k], bytes[k + 1])`, if any.
+fn first_bare_pair(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(2)
+        .position(|pair| bare_pair(pair[0], pair[1]))
 }
 
-/// A byte pair that stops a run of clean lines: a CR not followed by LF, a LF not preceded by
-/// CR, or a LF followed by a dot.
+/// A byte pair that breaks a run of clean lines: a CR not followed by LF, or a LF not
+/// preceded by CR.
 #[inline]
-fn special_pair(x: u8, y: u8) -> bool {
-    ((x == b'\r') != (y == b'\n')) | ((x == b'\n') & (y == b'.'))
+fn bare_pair(x: u8, y: u8) -> bool {
+    (x == b'\r') != (y == b'\n')
 }
 
 /// `0xff` for true: the form a SIMD compare gives, so that no masking is needed to combine.
 #[inline]
 fn mask(b: bool) -> u8 {
     0u8.wrapping_sub(u8::from(b))
-}
-
-#[inline]
-fn any(lanes: &[u8; LANES]) -> bool {
-    lanes.iter().fold(0, |acc, &b| acc | b) != 0
 }
 
 /// Streaming line checker for content that arrives without dot-stuffing (BDAT chunks): it
