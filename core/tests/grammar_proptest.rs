@@ -200,8 +200,12 @@ fn mail_command(utf8: bool) -> impl Strategy<Value = Command> {
 
 /// Any command; UTF-8 appears in paths only when `utf8` (the server offers SMTPUTF8).
 fn command(utf8: bool) -> impl Strategy<Value = Command> {
-    let auth = ("[A-Z0-9_-]{1,20}", option::of("[A-Za-z0-9+/]{1,40}=?=?|="))
-        .prop_map(|(mechanism, initial)| Command::Auth { mechanism, initial });
+    let auth = ("[A-Z0-9_-]{1,20}", option::of("[A-Za-z0-9+/]{1,40}=?=?|=")).prop_map(
+        |(mechanism, initial)| Command::Auth {
+            mechanism: mechanism.into(),
+            initial,
+        },
+    );
     prop_oneof![
         host(false).prop_map(Command::Helo),
         host(false).prop_map(Command::Ehlo),

@@ -1,11 +1,13 @@
 //! SMTP commands: parsing one command line (without its CRLF) and formatting it back.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use thiserror::Error;
 
 use super::params::{MailParams, ParamError, RcptParams};
-use super::path::{self, ForwardPath, Host, PathError, PathOptions, ReversePath};
+use super::path::{self, AddressLiteral, ForwardPath, Host, PathError, PathOptions, ReversePath};
+use super::scan::{self, MECH, Word};
 
 /// One SMTP command with its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +55,9 @@ pub enum Command {
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954)
     Auth {
-        /// The SASL mechanism, uppercased.
-        mechanism: String,
+        /// The SASL mechanism, uppercased (borrowed for the registered names, so that the
+        /// usual AUTH line costs no allocation for it).
+        mechanism: Cow<'static, str>,
         /// The initial response as sent (base64, or `=` for an empty one).
         initial: Option<String>,
     },
@@ -98,53 +101,114 @@ pub enum CommandError {
     Param(ParamError),
 }
 
-/// Reads a verb of up to eight bytes as one integer, ASCII letters uppercased, so that
-/// recognising it is a single integer match.
-fn verb_key(verb: &[u8]) -> u64 {
-    let mut key = 0u64;
-    for &b in verb {
-        key = (key << 8) | u64::from(b.to_ascii_uppercase());
-    }
-    key
+/// The verbs this parser knows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Helo,
+    Ehlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+    Auth,
+    StartTls,
 }
 
-const fn key(verb: &[u8]) -> u64 {
-    let mut key = 0u64;
-    let mut i = 0;
-    while i < verb.len() {
-        key = (key << 8) | verb[i] as u64;
-        i += 1;
-    }
-    key
+const fn four(verb: &[u8; 4]) -> u64 {
+    Word::new(verb).lower()
 }
 
-const HELO: u64 = key(b"HELO");
-const EHLO: u64 = key(b"EHLO");
-const MAIL: u64 = key(b"MAIL");
-const RCPT: u64 = key(b"RCPT");
-const DATA: u64 = key(b"DATA");
-const BDAT: u64 = key(b"BDAT");
-const RSET: u64 = key(b"RSET");
-const NOOP: u64 = key(b"NOOP");
-const QUIT: u64 = key(b"QUIT");
-const VRFY: u64 = key(b"VRFY");
-const EXPN: u64 = key(b"EXPN");
-const HELP: u64 = key(b"HELP");
-const AUTH: u64 = key(b"AUTH");
-const STARTTLS: u64 = key(b"STARTTLS");
+const HELO: u64 = four(b"HELO");
+const EHLO: u64 = four(b"EHLO");
+const MAIL: u64 = four(b"MAIL");
+const RCPT: u64 = four(b"RCPT");
+const DATA: u64 = four(b"DATA");
+const BDAT: u64 = four(b"BDAT");
+const RSET: u64 = four(b"RSET");
+const NOOP: u64 = four(b"NOOP");
+const QUIT: u64 = four(b"QUIT");
+const VRFY: u64 = four(b"VRFY");
+const EXPN: u64 = four(b"EXPN");
+const HELP: u64 = four(b"HELP");
+const AUTH: u64 = four(b"AUTH");
+const STARTTLS: Word = Word::new(b"STARTTLS");
+
+/// Recognises the verb at the start of `line` (it ends at the first space or at the end of the
+/// line) and returns it with its length; `None` for anything else.
+///
+/// The verb's bytes are read as one word and compared whole, ignoring case (smtp-proto's
+/// trick, see [`Word`]): no string comparison, and no separate search for the space. Only
+/// the known verbs match, all letters, so a NUL or a digit in the verb (`\0QUIT`) cannot pass
+/// for one.
+#[inline]
+fn verb(line: &[u8]) -> Option<(Verb, usize)> {
+    let w = scan::load8(line);
+    if line.len() >= 4 && matches!(line.get(4), None | Some(b' ')) {
+        // Setting bit 5 of each byte lowercases letters; the match is exact because only a
+        // letter in either case lowercases to a letter (see `Word`).
+        let verb = match (w & 0xffff_ffff) | 0x2020_2020 {
+            MAIL => Verb::Mail,
+            RCPT => Verb::Rcpt,
+            DATA => Verb::Data,
+            EHLO => Verb::Ehlo,
+            QUIT => Verb::Quit,
+            RSET => Verb::Rset,
+            NOOP => Verb::Noop,
+            HELO => Verb::Helo,
+            BDAT => Verb::Bdat,
+            AUTH => Verb::Auth,
+            VRFY => Verb::Vrfy,
+            EXPN => Verb::Expn,
+            HELP => Verb::Help,
+            _ => return None,
+        };
+        return Some((verb, 4));
+    }
+    STARTTLS
+        .whole(line, w, b' ')
+        .then_some((Verb::StartTls, STARTTLS.len()))
+}
 
 impl Command {
     /// Parses one command line, without its CRLF.
     pub fn parse(line: &[u8], opts: ParseOptions) -> Result<Command, CommandError> {
-        let verb_len = memchr::memchr(b' ', line).unwrap_or(line.len());
-        // Verbs are letters only; anything else (a NUL, a digit) would otherwise vanish into
-        // the integer key and let `\0QUIT` pass for QUIT.
-        if verb_len == 0 || verb_len > 8 || !line[..verb_len].iter().all(u8::is_ascii_alphabetic) {
-            return Err(CommandError::Unrecognized);
-        }
-        let verb = verb_key(&line[..verb_len]);
+        let Some((verb, verb_len)) = verb(line) else {
+            return Err(unknown_verb(line));
+        };
         let rest = line.get(verb_len + 1..).unwrap_or_default();
-        let arg = std::str::from_utf8(rest).map_err(|_| CommandError::NotUtf8)?;
+        // Commands without arguments are the commonest lines after MAIL and RCPT: answer them
+        // without validating UTF-8 (an argument of spaces is ASCII). Anything else is refused
+        // below exactly as before: invalid UTF-8 first, then the argument itself.
+        if rest.iter().all(|&b| b == b' ') {
+            match verb {
+                Verb::Data => return Ok(Command::Data),
+                Verb::Rset => return Ok(Command::Rset),
+                Verb::Quit => return Ok(Command::Quit),
+                Verb::Noop => return Ok(Command::Noop),
+                Verb::StartTls => return Ok(Command::StartTls),
+                _ => {}
+            }
+        }
+        // The usual shapes of the commands with arguments, straight from the bytes (see
+        // `scan`); `None` hands the line to the general code below.
+        let fast = match verb {
+            Verb::Mail => mail_fast(rest),
+            Verb::Rcpt => rcpt_fast(rest),
+            Verb::Ehlo => helo_fast(rest).map(Command::Ehlo),
+            Verb::Helo => helo_fast(rest).map(Command::Helo),
+            Verb::Auth => auth_fast(rest),
+            _ => None,
+        };
+        if let Some(command) = fast {
+            return Ok(command);
+        }
+        let arg = utf8(rest)?;
         let no_arg = |cmd: Command| {
             if arg.trim_matches(' ').is_empty() {
                 Ok(cmd)
@@ -153,25 +217,24 @@ impl Command {
             }
         };
         match verb {
-            MAIL => parse_mail(arg, opts),
-            RCPT => parse_rcpt(arg, opts),
-            DATA => no_arg(Command::Data),
-            BDAT => parse_bdat(arg),
-            EHLO => parse_helo(arg).map(Command::Ehlo),
-            HELO => parse_helo(arg).map(Command::Helo),
-            RSET => no_arg(Command::Rset),
-            NOOP => Ok(Command::Noop),
-            QUIT => no_arg(Command::Quit),
-            VRFY => required(arg, "VRFY needs an argument").map(Command::Vrfy),
-            EXPN => required(arg, "EXPN needs an argument").map(Command::Expn),
-            HELP => Ok(Command::Help(
+            Verb::Mail => parse_mail(arg, opts),
+            Verb::Rcpt => parse_rcpt(arg, opts),
+            Verb::Data => no_arg(Command::Data),
+            Verb::Bdat => parse_bdat(arg),
+            Verb::Ehlo => parse_helo(arg).map(Command::Ehlo),
+            Verb::Helo => parse_helo(arg).map(Command::Helo),
+            Verb::Rset => no_arg(Command::Rset),
+            Verb::Noop => Ok(Command::Noop),
+            Verb::Quit => no_arg(Command::Quit),
+            Verb::Vrfy => required(arg, "VRFY needs an argument").map(Command::Vrfy),
+            Verb::Expn => required(arg, "EXPN needs an argument").map(Command::Expn),
+            Verb::Help => Ok(Command::Help(
                 Some(arg.trim_matches(' '))
                     .filter(|a| !a.is_empty())
                     .map(str::to_owned),
             )),
-            STARTTLS => no_arg(Command::StartTls),
-            AUTH => parse_auth(arg),
-            _ => Err(CommandError::Unrecognized),
+            Verb::StartTls => no_arg(Command::StartTls),
+            Verb::Auth => parse_auth(arg),
         }
     }
 
@@ -204,6 +267,30 @@ impl Command {
     }
 }
 
+/// Why a line without a known verb is refused. A verb that could be one (one to eight
+/// letters) is unrecognized only once its argument has passed the UTF-8 check that every
+/// line's argument gets first; anything else is unrecognized outright.
+#[cold]
+fn unknown_verb(line: &[u8]) -> CommandError {
+    let head = &line[..line.len().min(9)];
+    let verb_len = head.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let letters =
+        (1..=8).contains(&verb_len) && line[..verb_len].iter().all(u8::is_ascii_alphabetic);
+    match line.get(verb_len + 1..) {
+        Some(rest) if letters && !rest.is_ascii() && std::str::from_utf8(rest).is_err() => {
+            CommandError::NotUtf8
+        }
+        _ => CommandError::Unrecognized,
+    }
+}
+
+/// The argument as text. Every line's argument must be UTF-8, whatever the verb: a line that is
+/// not gets [`CommandError::NotUtf8`] before any other check.
+#[inline]
+fn utf8(rest: &[u8]) -> Result<&str, CommandError> {
+    std::str::from_utf8(rest).map_err(|_| CommandError::NotUtf8)
+}
+
 fn required(arg: &str, what: &'static str) -> Result<String, CommandError> {
     let arg = arg.trim_matches(' ');
     if arg.is_empty() {
@@ -211,6 +298,74 @@ fn required(arg: &str, what: &'static str) -> Result<String, CommandError> {
     } else {
         Ok(arg.to_owned())
     }
+}
+
+/// Strips `keyword` case-insensitively, then spaces, as [`after_keyword`] does.
+#[inline]
+fn after_keyword_fast(arg: &[u8], keyword: Word) -> Option<&[u8]> {
+    keyword
+        .prefix(scan::load8(arg))
+        .then(|| scan::skip_spaces(&arg[keyword.len()..]))
+}
+
+const FROM: Word = Word::new(b"FROM:");
+const TO: Word = Word::new(b"TO:");
+
+/// The fast path of [`parse_mail`]. An ASCII path needs no SMTPUTF8, so the options do not
+/// matter; a path without angle brackets (the lenient option) is left to the general code.
+#[inline]
+fn mail_fast(arg: &[u8]) -> Option<Command> {
+    let (from, params) = path::reverse_path_fast(after_keyword_fast(arg, FROM)?)?;
+    let params = MailParams::parse_fast(params)?;
+    Some(Command::Mail { from, params })
+}
+
+/// The fast path of [`parse_rcpt`], as for [`mail_fast`].
+#[inline]
+fn rcpt_fast(arg: &[u8]) -> Option<Command> {
+    let (to, params) = path::forward_path_fast(after_keyword_fast(arg, TO)?)?;
+    let params = RcptParams::parse_fast(params)?;
+    Some(Command::Rcpt { to, params })
+}
+
+/// The fast path of [`parse_helo`]: an ASCII domain or an IPv4 address literal.
+#[inline]
+fn helo_fast(arg: &[u8]) -> Option<Host> {
+    let arg = &arg[..arg.iter().rposition(|&b| b != b' ')? + 1];
+    if let [b'[', inner @ .., b']'] = arg {
+        return scan::ipv4(inner).map(|a| Host::Literal(AddressLiteral::V4(a)));
+    }
+    if scan::is_ascii_domain(arg) {
+        return scan::string(arg).map(Host::Domain);
+    }
+    None
+}
+
+/// The fast path of [`parse_auth`]: a mechanism name and at most one initial response,
+/// separated by spaces.
+#[inline]
+fn auth_fast(arg: &[u8]) -> Option<Command> {
+    let s = scan::skip_spaces(arg);
+    let mech_len = scan::span(s, MECH);
+    if mech_len == 0 || mech_len > 20 || !matches!(s.get(mech_len), None | Some(b' ')) {
+        return None;
+    }
+    let after = scan::skip_spaces(&s[mech_len..]);
+    let start = s.len() - after.len();
+    // An initial response is base64, often tens of bytes: memchr finds its end faster than a
+    // byte loop.
+    let initial_len = memchr::memchr(b' ', after).unwrap_or(after.len());
+    // One UTF-8 validation for both strings (the response is the only part of the line that
+    // need not be ASCII).
+    let text = scan::text(&s[..start + initial_len])?;
+    let mechanism = mechanism_name(text.get(..mech_len)?);
+    let initial = match initial_len {
+        0 => None,
+        _ => Some(text.get(start..)?.to_owned()),
+    };
+    scan::skip_spaces(&after[initial_len..])
+        .is_empty()
+        .then_some(Command::Auth { mechanism, initial })
 }
 
 fn parse_helo(arg: &str) -> Result<Host, CommandError> {
@@ -300,9 +455,30 @@ fn parse_auth(arg: &str) -> Result<Command, CommandError> {
         return Err(CommandError::Syntax("too many AUTH arguments"));
     }
     Ok(Command::Auth {
-        mechanism: mechanism.to_ascii_uppercase(),
+        mechanism: mechanism_name(mechanism),
         initial,
     })
+}
+
+/// The uppercased mechanism name: a static string for the names SMTP servers offer, so that
+/// they are not allocated.
+fn mechanism_name(name: &str) -> Cow<'static, str> {
+    const KNOWN: &[&str] = &[
+        "PLAIN",
+        "LOGIN",
+        "CRAM-MD5",
+        "XOAUTH2",
+        "OAUTHBEARER",
+        "SCRAM-SHA-1",
+        "SCRAM-SHA-256",
+        "EXTERNAL",
+        "ANONYMOUS",
+        "GSSAPI",
+    ];
+    match KNOWN.iter().find(|known| known.eq_ignore_ascii_case(name)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_ascii_uppercase()),
+    }
 }
 
 impl fmt::Display for Command {

@@ -11,7 +11,9 @@
 //! bare LF become CRLF, so a relayed message never carries the ambiguity on), doubles leading
 //! dots and appends the end-of-data marker.
 
-use memchr::memchr2;
+use std::sync::LazyLock;
+
+use memchr::{memchr2, memmem};
 
 /// Line-ending and length violations seen in a DATA stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -195,7 +197,17 @@ impl DataDecoder {
                             self.state = State::LineStart { hard: true };
                             return pos + 2;
                         }
-                        Some(_) => i = pos + 2,
+                        Some(_) if self.max_line < BLOCK_MIN_LINE => i = pos + 2,
+                        Some(_) => {
+                            // At the start of an ordinary line: skip the run of clean lines
+                            // that follows a block at a time.
+                            i = clean_lines(input, pos + 2);
+                            if matches!(input.get(i), Some(b'.') | None) {
+                                out.extend_from_slice(&input[start..i]);
+                                self.state = State::LineStart { hard: true };
+                                return i;
+                            }
+                        }
                     }
                 }
                 _ => {
@@ -218,6 +230,110 @@ impl DataDecoder {
         self.line_len = 0;
         self.state = next;
     }
+}
+
+/// Octets in which [`clean_lines`] requires a line end. With one in every block, no line in a
+/// run is longer than `2 * BLOCK - 3` octets; the block path is used only when the line limit
+/// is at least that.
+const BLOCK: usize = 480;
+/// The smallest line limit the block path serves (see [`BLOCK`]).
+const BLOCK_MIN_LINE: usize = 2 * BLOCK - 3;
+
+/// End of the run of clean lines starting at `start`, the first byte of an ordinary line:
+/// complete lines, each ended by CRLF, with no other CR or LF, none of them dot-led (after the
+/// first) and none too long, so that they can be copied as they are. Returns `start` when the
+/// run is empty; otherwise the run ends right after a CRLF, and the byte there (if any) starts
+/// a line that needs the exact path: a dot-led line, a line with a bare CR or LF, a long one,
+/// or the last lines of the input.
+///
+/// Instead of looking for every line end (one `memchr2` call per line, 70% of the time
+/// before), it finds the next dot-led line once (`memmem`, which uses the widest vector
+/// instructions the CPU has), checks every byte pair before it at once with a loop the
+/// compiler vectorises (every CR must be followed by a LF and every LF preceded by a CR), and
+/// bounds the line length by finding a LF in every [`BLOCK`] octets.
+fn clean_lines(input: &[u8], start: usize) -> usize {
+    // The pairs checked start with the first byte of the run: a LF there, right after the
+    // previous line's CRLF, is a bare LF.
+    if input.get(start) == Some(&b'\n') {
+        return start;
+    }
+    // The run stops at the next dot-led line (`end` is its start), or at the last complete
+    // line of the input.
+    let mut end = match DOT_LINE.find(&input[start..]) {
+        Some(p) => start + p + 1,
+        None => last_line_end(input, start, input.len()),
+    };
+    if has_bare_pair(&input[start..end]) {
+        // The run ends with the last complete line before the first bare CR or LF.
+        let k = first_bare_pair(&input[start..end]).unwrap_or(0);
+        end = last_line_end(input, start, start + k + 1);
+    }
+    // Every block holds a LF, or a line in it may be too long: the exact path measures it.
+    let mut at = start;
+    while at + BLOCK < end {
+        if memchr::memchr(b'\n', &input[at..at + BLOCK]).is_none() {
+            return last_line_end(input, start, at);
+        }
+        at += BLOCK;
+    }
+    end
+}
+
+/// Finds a dot-led line; built once, as building a searcher costs more than a short search.
+static DOT_LINE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\n."));
+
+/// The end of the last line ended by a LF in `input[start..end]`, or `start`.
+fn last_line_end(input: &[u8], start: usize, end: usize) -> usize {
+    memchr::memrchr(b'\n', &input[start..end]).map_or(start, |lf| start + lf + 1)
+}
+
+/// Lanes of the SIMD-friendly loop: one 32-byte chunk of pairs at a time.
+const LANES: usize = 64;
+
+/// Whether one of the byte pairs `(bytes[k], bytes[k + 1])` is bare (see [`bare_pair`]).
+/// Written as a branch-free loop over fixed-size chunks with one accumulator per lane, which
+/// the compiler turns into SIMD compares (sixteen pairs per instruction with SSE2).
+#[inline]
+fn has_bare_pair(bytes: &[u8]) -> bool {
+    let pairs = bytes.len().saturating_sub(1);
+    let chunks = pairs / LANES;
+    let mut bare = [0u8; LANES];
+    for c in 0..chunks {
+        let at = c * LANES;
+        let (Ok(a), Ok(b)) = (
+            <&[u8; LANES]>::try_from(&bytes[at..at + LANES]),
+            <&[u8; LANES]>::try_from(&bytes[at + 1..at + 1 + LANES]),
+        ) else {
+            continue;
+        };
+        for k in 0..LANES {
+            bare[k] |= mask(bare_pair(a[k], b[k]));
+        }
+    }
+    bare.iter().any(|&m| m != 0)
+        || bytes[chunks * LANES..]
+            .windows(2)
+            .any(|pair| bare_pair(pair[0], pair[1]))
+}
+
+/// Index `k` of the first bare pair `(bytes[k], bytes[k + 1])`, if any.
+fn first_bare_pair(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(2)
+        .position(|pair| bare_pair(pair[0], pair[1]))
+}
+
+/// A byte pair that breaks a run of clean lines: a CR not followed by LF, or a LF not
+/// preceded by CR.
+#[inline]
+fn bare_pair(x: u8, y: u8) -> bool {
+    (x == b'\r') != (y == b'\n')
+}
+
+/// `0xff` for true: the form a SIMD compare gives, so that no masking is needed to combine.
+#[inline]
+fn mask(b: bool) -> u8 {
+    0u8.wrapping_sub(u8::from(b))
 }
 
 /// Streaming line checker for content that arrives without dot-stuffing (BDAT chunks): it

@@ -7,6 +7,10 @@ pub mod framing;
 pub mod params;
 pub mod path;
 pub mod reply;
+mod scan;
+
+#[cfg(test)]
+mod reference;
 
 pub use command::{Command, CommandError, ParseOptions};
 pub use dot::{DataDecoder, DataFlags, DotStuffer, LineNormalizer};

@@ -6,6 +6,8 @@ use std::fmt::{self, Write as _};
 
 use thiserror::Error;
 
+use super::scan::{DIGIT, KEYWORD, Word, XTEXT, load8, skip_spaces, span, string, text};
+
 /// The BODY parameter of MAIL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, arbitrary::Arbitrary)]
 pub enum Body {
@@ -115,6 +117,51 @@ fn split_params(s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
         })
 }
 
+// Keywords with their `=`, so that one comparison checks both.
+const SIZE: Word = Word::new(b"SIZE=");
+const BODY: Word = Word::new(b"BODY=");
+const SMTPUTF8: Word = Word::new(b"SMTPUTF8");
+const RET: Word = Word::new(b"RET=");
+const ENVID: Word = Word::new(b"ENVID=");
+const AUTH: Word = Word::new(b"AUTH=");
+const NOTIFY: Word = Word::new(b"NOTIFY=");
+const ORCPT: Word = Word::new(b"ORCPT=");
+const SEVEN_BIT: Word = Word::new(b"7BIT");
+const EIGHT_BIT_MIME: Word = Word::new(b"8BITMIME");
+const FULL: Word = Word::new(b"FULL");
+const HDRS: Word = Word::new(b"HDRS");
+const NEVER: Word = Word::new(b"NEVER");
+const SUCCESS: Word = Word::new(b"SUCCESS");
+const FAILURE: Word = Word::new(b"FAILURE");
+const DELAY: Word = Word::new(b"DELAY");
+
+/// The fast parameter scanner's loop: for each `KEY[=VALUE]` (spaces before each skipped),
+/// calls `param` with the parameter's bytes and their [`load8`] word; `param` returns how many
+/// bytes the parameter took, or `None` when the fast path cannot read it. A parameter must be
+/// followed by a space or the end.
+#[inline]
+fn scan_params(mut s: &[u8], mut param: impl FnMut(&[u8], u64) -> Option<usize>) -> Option<()> {
+    loop {
+        s = skip_spaces(s);
+        if s.is_empty() {
+            return Some(());
+        }
+        s = &s[param(s, load8(s))?..];
+        if !matches!(s.first(), None | Some(b' ')) {
+            return None;
+        }
+    }
+}
+
+/// Length of the xtext value at the start of `s` when it holds no `+` escape and nothing but
+/// printable ASCII (it then decodes to itself and re-encodes to itself, so its length is the
+/// one the limits apply to), between 1 and `max`.
+#[inline]
+fn plain_xtext(s: &[u8], max: usize) -> Option<usize> {
+    let n = span(s, XTEXT);
+    (n > 0 && n <= max).then_some(n)
+}
+
 fn esmtp_keyword_ok(k: &str) -> bool {
     let b = k.as_bytes();
     !b.is_empty()
@@ -123,8 +170,69 @@ fn esmtp_keyword_ok(k: &str) -> bool {
 }
 
 impl MailParams {
+    /// The fast path of [`MailParams::parse`] (see [`scan`](super::scan)): plain-ASCII
+    /// parameters, each given once, read in one pass over bytes with keywords compared as
+    /// words; `None` when unsure.
+    #[inline]
+    pub(crate) fn parse_fast(params: &[u8]) -> Option<MailParams> {
+        let mut p = MailParams::default();
+        scan_params(params, |s, w| {
+            if SIZE.prefix(w) && p.size.is_none() {
+                let (size, digits) = size_fast(&s[SIZE.len()..])?;
+                p.size = Some(size);
+                Some(SIZE.len() + digits)
+            } else if BODY.prefix(w) && p.body.is_none() {
+                let v = &s[BODY.len()..];
+                let vw = load8(v);
+                let (body, used) = if EIGHT_BIT_MIME.whole(v, vw, b' ') {
+                    (Body::EightBitMime, EIGHT_BIT_MIME.len())
+                } else if SEVEN_BIT.whole(v, vw, b' ') {
+                    (Body::SevenBit, SEVEN_BIT.len())
+                } else {
+                    return None;
+                };
+                p.body = Some(body);
+                Some(BODY.len() + used)
+            } else if SMTPUTF8.whole(s, w, b' ') && !p.smtputf8 {
+                p.smtputf8 = true;
+                Some(SMTPUTF8.len())
+            } else if RET.prefix(w) && p.ret.is_none() {
+                let v = &s[RET.len()..];
+                let vw = load8(v);
+                p.ret = Some(if HDRS.whole(v, vw, b' ') {
+                    Ret::Headers
+                } else if FULL.whole(v, vw, b' ') {
+                    Ret::Full
+                } else {
+                    return None;
+                });
+                Some(RET.len() + 4)
+            } else if ENVID.prefix(w) && p.envid.is_none() {
+                let v = &s[ENVID.len()..];
+                let used = plain_xtext(v, MAX_ENVID)?;
+                p.envid = Some(string(&v[..used])?);
+                Some(ENVID.len() + used)
+            } else if AUTH.prefix(w) && p.auth.is_none() {
+                let v = &s[AUTH.len()..];
+                let used = plain_xtext(v, usize::MAX)?;
+                p.auth = Some(if &v[..used] == b"<>" {
+                    String::new()
+                } else {
+                    string(&v[..used])?
+                });
+                Some(AUTH.len() + used)
+            } else {
+                None
+            }
+        })?;
+        Some(p)
+    }
+
     /// Parses the parameters after the reverse path.
     pub fn parse(s: &str) -> Result<MailParams, ParamError> {
+        if let Some(p) = MailParams::parse_fast(s.as_bytes()) {
+            return Ok(p);
+        }
         let mut p = MailParams::default();
         for (key, value) in split_params(s) {
             if key.eq_ignore_ascii_case("SIZE") {
@@ -182,8 +290,43 @@ impl MailParams {
 }
 
 impl RcptParams {
+    /// The fast path of [`RcptParams::parse`], as for [`MailParams::parse_fast`].
+    #[inline]
+    pub(crate) fn parse_fast(params: &[u8]) -> Option<RcptParams> {
+        let mut p = RcptParams::default();
+        scan_params(params, |s, w| {
+            if NOTIFY.prefix(w) && p.notify.is_none() {
+                let (notify, used) = notify_fast(&s[NOTIFY.len()..])?;
+                p.notify = Some(notify);
+                Some(NOTIFY.len() + used)
+            } else if ORCPT.prefix(w) && p.orcpt.is_none() {
+                let v = &s[ORCPT.len()..];
+                let type_len = span(v, KEYWORD);
+                if type_len == 0 || !v[0].is_ascii_alphanumeric() || v.get(type_len) != Some(&b';')
+                {
+                    return None;
+                }
+                let xtext = &v[type_len + 1..];
+                let used = plain_xtext(xtext, MAX_ORCPT)?;
+                // One UTF-8 validation for both strings.
+                let text = text(&v[..type_len + 1 + used])?;
+                p.orcpt = Some(Orcpt {
+                    addr_type: text.get(..type_len)?.to_owned(),
+                    address: text.get(type_len + 1..)?.to_owned(),
+                });
+                Some(ORCPT.len() + type_len + 1 + used)
+            } else {
+                None
+            }
+        })?;
+        Some(p)
+    }
+
     /// Parses the parameters after the forward path.
     pub fn parse(s: &str) -> Result<RcptParams, ParamError> {
+        if let Some(p) = RcptParams::parse_fast(s.as_bytes()) {
+            return Ok(p);
+        }
         let mut p = RcptParams::default();
         for (key, value) in split_params(s) {
             if key.eq_ignore_ascii_case("NOTIFY") {
@@ -236,6 +379,59 @@ fn parse_size(value: Option<&str>) -> Result<u64, ParamError> {
     }
     // A value too large for u64 is as good as "too big" to any limit we could have.
     Ok(v.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// `SIZE=` value: 1 to 20 digits (RFC 1870), read without `str::parse`; too large for `u64`
+/// is `u64::MAX`, as in [`parse_size`]. Returns the size and the digits used.
+#[inline]
+fn size_fast(v: &[u8]) -> Option<(u64, usize)> {
+    let digits = span(v, DIGIT);
+    let value = |n: u64, &d: &u8| n * 10 + u64::from(d - b'0');
+    match digits {
+        0 | 21.. => None,
+        // Nineteen digits always fit in a u64; only twenty may overflow.
+        1..=19 => Some((v[..digits].iter().fold(0, value), digits)),
+        _ => {
+            let high = v[..19].iter().fold(0, value);
+            let size = high
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(v[19] - b'0')))
+                .unwrap_or(u64::MAX);
+            Some((size, digits))
+        }
+    }
+}
+
+/// `NOTIFY=` value: a comma-separated list of distinct keywords, NEVER alone. Returns it and
+/// the bytes used.
+#[inline]
+fn notify_fast(v: &[u8]) -> Option<(Notify, usize)> {
+    let mut n = Notify::default();
+    let mut i = 0;
+    loop {
+        let item = &v[i..];
+        let w = load8(item);
+        let (flag, len) = if SUCCESS.whole(item, w, b',') {
+            (&mut n.success, SUCCESS.len())
+        } else if FAILURE.whole(item, w, b',') {
+            (&mut n.failure, FAILURE.len())
+        } else if DELAY.whole(item, w, b',') {
+            (&mut n.delay, DELAY.len())
+        } else if NEVER.whole(item, w, b',') {
+            (&mut n.never, NEVER.len())
+        } else {
+            return None;
+        };
+        if std::mem::replace(flag, true) {
+            return None;
+        }
+        i += len;
+        if v.get(i) != Some(&b',') {
+            break;
+        }
+        i += 1;
+    }
+    (!(n.never && (n.success || n.failure || n.delay))).then_some((n, i))
 }
 
 fn parse_notify(v: &str) -> Result<Notify, ParamError> {

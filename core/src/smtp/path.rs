@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
+use super::scan::{self, ATEXT, LDH, span};
+
 /// Longest local part accepted. RFC 5321 asks for at least 64 octets and advises accepting
 /// more; SRS-rewritten addresses routinely exceed 64, so the limit is the one OpenSMTPD uses.
 pub const MAX_LOCAL_PART: usize = 255;
@@ -239,6 +241,107 @@ pub fn parse_forward_path(s: &str, opts: PathOptions) -> Result<(ForwardPath, &s
     Ok((ForwardPath::Mailbox(mailbox), rest))
 }
 
+/// The fast path of [`parse_reverse_path`] (see [`scan`](super::scan)): `<>` or an ASCII
+/// `<local@host>`, then nothing or a space; `None` when unsure.
+#[inline]
+pub(crate) fn reverse_path_fast(s: &[u8]) -> Option<(ReversePath, &[u8])> {
+    let (path, rest) = match s {
+        [b'<', b'>', rest @ ..] => (ReversePath::Null, rest),
+        [b'<', inner @ ..] => {
+            let (mailbox, rest) = mailbox_fast(inner)?;
+            (ReversePath::Mailbox(mailbox), rest)
+        }
+        _ => return None,
+    };
+    Some((path, after_path(rest)?))
+}
+
+/// The fast path of [`parse_forward_path`]: `<postmaster>` (any case) or an ASCII
+/// `<local@host>`, then nothing or a space; `None` when unsure.
+#[inline]
+pub(crate) fn forward_path_fast(s: &[u8]) -> Option<(ForwardPath, &[u8])> {
+    let [b'<', inner @ ..] = s else {
+        return None;
+    };
+    let (path, rest) = match inner.split_at_checked(10) {
+        Some((name, [b'>', rest @ ..])) if name.eq_ignore_ascii_case(b"postmaster") => {
+            (ForwardPath::Postmaster(scan::string(name)?), rest)
+        }
+        _ => {
+            let (mailbox, rest) = mailbox_fast(inner)?;
+            (ForwardPath::Mailbox(mailbox), rest)
+        }
+    };
+    Some((path, after_path(rest)?))
+}
+
+/// What may follow a path: nothing, or a space before the parameters.
+#[inline]
+fn after_path(rest: &[u8]) -> Option<&[u8]> {
+    matches!(rest.first(), None | Some(b' ')).then_some(rest)
+}
+
+/// `local@host>` at the start of `s`, where the local part is an ASCII Dot-string and the host
+/// an ASCII domain or an IPv4 literal: one pass that finds the `@` and the `>` while checking
+/// the atoms and labels on the way. What it accepts, the general path has no other reading
+/// of: no quote, backslash or bracket before the `@`, none but the literal's after it.
+/// Returns the mailbox and what follows the `>`.
+#[inline]
+fn mailbox_fast(s: &[u8]) -> Option<(Mailbox, &[u8])> {
+    let mut i = 0;
+    loop {
+        let atom = span(&s[i..], ATEXT);
+        if atom == 0 {
+            return None;
+        }
+        i += atom;
+        match s.get(i) {
+            Some(b'.') => i += 1,
+            Some(b'@') => break,
+            _ => return None,
+        }
+    }
+    let at = i;
+    if at > MAX_LOCAL_PART {
+        return None;
+    }
+    let host_start = at + 1;
+    let (literal, end) = if s.get(host_start) == Some(&b'[') {
+        let close = host_start + 1 + s.get(host_start + 1..)?.iter().position(|&b| b == b']')?;
+        let addr = scan::ipv4(&s[host_start + 1..close])?;
+        (Some(AddressLiteral::V4(addr)), close + 1)
+    } else {
+        let mut j = host_start;
+        loop {
+            let label = span(&s[j..], LDH);
+            if label == 0 || label > MAX_LABEL || s[j] == b'-' || s[j + label - 1] == b'-' {
+                return None;
+            }
+            j += label;
+            match s.get(j) {
+                Some(b'.') => j += 1,
+                Some(b'>') => break,
+                _ => return None,
+            }
+        }
+        if j - host_start > MAX_DOMAIN {
+            return None;
+        }
+        (None, j)
+    };
+    if s.get(end) != Some(&b'>') {
+        return None;
+    }
+    // One UTF-8 validation for both strings.
+    let text = scan::text(&s[..end])?;
+    let host = match literal {
+        Some(literal) => Host::Literal(literal),
+        None => Host::Domain(text.get(host_start..)?.to_owned()),
+    };
+    let local = text.get(..at)?.to_owned();
+    Some((Mailbox { local, host }, &s[end + 1..]))
+}
+
 /// Splits `<inner> rest` (or, leniently, `inner rest`), honouring quoted local parts that may
 /// contain `>` or spaces.
 fn split_path(s: &str, opts: PathOptions) -> Result<(&str, &str), PathError> {
@@ -321,6 +424,10 @@ fn is_atext(b: u8) -> bool {
 }
 
 fn check_local_part(local: &str, utf8: bool) -> Result<(), PathError> {
+    // The usual case in one pass; anything else is checked (and refused) below, in order.
+    if scan::is_ascii_dot_string(local.as_bytes()) {
+        return Ok(());
+    }
     if local.is_empty() {
         return Err(PathError::Syntax("empty local part"));
     }
@@ -368,6 +475,11 @@ fn check_local_part(local: &str, utf8: bool) -> Result<(), PathError> {
 }
 
 fn check_domain(domain: &str, utf8: bool) -> Result<(), PathError> {
+    // The usual case in one pass, without splitting; anything else is checked (and refused)
+    // below, in order.
+    if scan::is_ascii_domain(domain.as_bytes()) {
+        return Ok(());
+    }
     if domain.is_empty() {
         return Err(PathError::Syntax("empty domain"));
     }
@@ -407,6 +519,11 @@ fn parse_literal(s: &str) -> Result<AddressLiteral, PathError> {
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .ok_or(PathError::Syntax("unterminated address literal"))?;
+    // A dotted quad, the usual literal, without the general address parser. (Nothing starting
+    // with the IPv6 tag is one, so the order of the two checks does not matter.)
+    if let Some(v4) = scan::ipv4(inner.as_bytes()) {
+        return Ok(AddressLiteral::V4(v4));
+    }
     if let Some(v6) = inner.get(..5).filter(|p| p.eq_ignore_ascii_case("IPv6:")) {
         let _ = v6;
         return inner[5..]

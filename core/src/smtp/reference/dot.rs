@@ -1,0 +1,414 @@
+//! Data transparency (RFC 5321 section 4.5.2) as streaming codecs that are correct across any
+//! chunk boundary.
+//!
+//! [`DataDecoder`] reads the DATA stream of a server: it removes stuffed dots, finds the end of
+//! data and reports line-ending violations. Only `<CRLF>.<CRLF>` ends the data: bare CR and
+//! bare LF are normalised to CRLF *inside* the content and recorded, but a line break made of
+//! them can never start or finish the end-of-data marker, so none of the SMTP smuggling forms
+//! (`\n.\n`, `\n.\r\n`, `\r.\r\n`, `\r\n.\r` …) ends a message.
+//!
+//! [`DotStuffer`] writes the DATA stream of a client: it emits every line with CRLF (bare CR and
+//! bare LF become CRLF, so a relayed message never carries the ambiguity on), doubles leading
+//! dots and appends the end-of-data marker.
+
+use memchr::memchr2;
+
+/// Line-ending and length violations seen in a DATA stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataFlags {
+    /// A LF not preceded by CR.
+    pub bare_lf: bool,
+    /// A CR not followed by LF.
+    pub bare_cr: bool,
+    /// A line longer than the text-line limit.
+    pub long_line: bool,
+}
+
+impl DataFlags {
+    /// True when a line ending was not CRLF.
+    #[must_use]
+    pub fn bare_newline(&self) -> bool {
+        self.bare_lf || self.bare_cr
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// At the start of a line. `hard` when the previous line ended in a real CRLF (or this is
+    /// the first line): only then can a `.` begin the end-of-data marker.
+    LineStart { hard: bool },
+    /// Inside a line.
+    Text,
+    /// A CR was read inside a line; its LF may be in the next chunk.
+    Cr,
+    /// A `.` was read at the start of a line.
+    Dot { hard: bool },
+    /// `.` then CR at the start of a line.
+    DotCr { hard: bool },
+    /// The end-of-data marker has been read.
+    Done,
+}
+
+/// What one call to [`DataDecoder::decode`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// Input bytes used. Less than the input only when the end of data was reached: the rest
+    /// belongs to whatever follows (pipelined commands).
+    pub consumed: usize,
+    /// The end-of-data marker has been read.
+    pub complete: bool,
+}
+
+/// Streaming decoder of the DATA stream (server side). See the module documentation.
+#[derive(Clone, Debug)]
+pub struct DataDecoder {
+    state: State,
+    line_len: usize,
+    max_line: usize,
+    flags: DataFlags,
+}
+
+impl DataDecoder {
+    /// A decoder for a new message. `max_line` is the longest line accepted in octets, CRLF
+    /// excluded (998 for RFC 5321's 1000-octet text lines); `0` means no limit.
+    #[must_use]
+    pub fn new(max_line: usize) -> DataDecoder {
+        DataDecoder {
+            state: State::LineStart { hard: true },
+            line_len: 0,
+            max_line: if max_line == 0 { usize::MAX } else { max_line },
+            flags: DataFlags::default(),
+        }
+    }
+
+    /// Violations seen so far.
+    #[must_use]
+    pub fn flags(&self) -> DataFlags {
+        self.flags
+    }
+
+    /// True once the end-of-data marker has been read.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Decodes `input`, appending message content (CRLF line endings, dots unstuffed) to `out`.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Decoded {
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            match self.state {
+                State::Done => break,
+                State::LineStart { hard } => {
+                    if b == b'.' {
+                        self.line_len = 1;
+                        self.state = State::Dot { hard };
+                        i += 1;
+                    } else {
+                        self.state = State::Text;
+                    }
+                }
+                State::Dot { hard } => match b {
+                    b'\r' => {
+                        self.state = State::DotCr { hard };
+                        i += 1;
+                    }
+                    b'\n' => {
+                        // A lone "." ended by a bare LF is content, never the end of data.
+                        self.flags.bare_lf = true;
+                        out.extend_from_slice(b".\r\n");
+                        self.end_line(State::LineStart { hard: false });
+                        i += 1;
+                    }
+                    _ => {
+                        // A stuffed dot: drop it, the rest of the line is text. It does not
+                        // count towards the line length (RFC 5321 section 4.5.3.1.6).
+                        self.line_len = 0;
+                        self.state = State::Text;
+                    }
+                },
+                State::DotCr { hard } => {
+                    if b == b'\n' {
+                        i += 1;
+                        if hard {
+                            self.state = State::Done;
+                            return Decoded {
+                                consumed: i,
+                                complete: true,
+                            };
+                        }
+                        // "." after a bare line break: content, never the end of data.
+                        out.extend_from_slice(b".\r\n");
+                        self.end_line(State::LineStart { hard: true });
+                    } else {
+                        self.flags.bare_cr = true;
+                        out.extend_from_slice(b".\r\n");
+                        self.end_line(State::LineStart { hard: false });
+                    }
+                }
+                State::Cr => {
+                    if b == b'\n' {
+                        out.extend_from_slice(b"\r\n");
+                        self.end_line(State::LineStart { hard: true });
+                        i += 1;
+                    } else {
+                        self.flags.bare_cr = true;
+                        out.extend_from_slice(b"\r\n");
+                        self.end_line(State::LineStart { hard: false });
+                    }
+                }
+                State::Text => i = self.text(input, i, out),
+            }
+        }
+        Decoded {
+            consumed: i,
+            complete: self.state == State::Done,
+        }
+    }
+
+    /// The fast path: copies runs of ordinary lines in one go, stopping only where a line
+    /// starts with a dot, a line ending is not CRLF, or the input ends.
+    fn text(&mut self, input: &[u8], start: usize, out: &mut Vec<u8>) -> usize {
+        let mut i = start;
+        loop {
+            let Some(off) = memchr2(b'\r', b'\n', &input[i..]) else {
+                self.add_to_line(input.len() - i);
+                out.extend_from_slice(&input[start..]);
+                return input.len();
+            };
+            let pos = i + off;
+            self.add_to_line(off);
+            if input[pos] == b'\n' {
+                self.flags.bare_lf = true;
+                out.extend_from_slice(&input[start..pos]);
+                out.extend_from_slice(b"\r\n");
+                self.end_line(State::LineStart { hard: false });
+                return pos + 1;
+            }
+            match input.get(pos + 1) {
+                Some(b'\n') => {
+                    self.line_len = 0;
+                    match input.get(pos + 2) {
+                        Some(b'.') | None => {
+                            out.extend_from_slice(&input[start..pos + 2]);
+                            self.state = State::LineStart { hard: true };
+                            return pos + 2;
+                        }
+                        Some(_) => i = pos + 2,
+                    }
+                }
+                _ => {
+                    out.extend_from_slice(&input[start..pos]);
+                    self.state = State::Cr;
+                    return pos + 1;
+                }
+            }
+        }
+    }
+
+    fn add_to_line(&mut self, n: usize) {
+        self.line_len += n;
+        if self.line_len > self.max_line {
+            self.flags.long_line = true;
+        }
+    }
+
+    fn end_line(&mut self, next: State) {
+        self.line_len = 0;
+        self.state = next;
+    }
+}
+
+/// Streaming line checker for content that arrives without dot-stuffing (BDAT chunks): it
+/// normalises bare CR and bare LF to CRLF and records them, and flags over-long lines, so that
+/// BDAT is held to the same line discipline as DATA.
+#[derive(Clone, Debug)]
+pub struct LineNormalizer {
+    pending_cr: bool,
+    line_len: usize,
+    max_line: usize,
+    flags: DataFlags,
+}
+
+impl LineNormalizer {
+    /// A checker for a new message; `max_line` as for [`DataDecoder::new`].
+    #[must_use]
+    pub fn new(max_line: usize) -> LineNormalizer {
+        LineNormalizer {
+            pending_cr: false,
+            line_len: 0,
+            max_line: if max_line == 0 { usize::MAX } else { max_line },
+            flags: DataFlags::default(),
+        }
+    }
+
+    /// Violations seen so far.
+    #[must_use]
+    pub fn flags(&self) -> DataFlags {
+        self.flags
+    }
+
+    /// Copies `input` to `out` with every line ending made CRLF.
+    pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        if self.pending_cr && !input.is_empty() {
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.line_len = 0;
+            if input[0] == b'\n' {
+                i = 1;
+            } else {
+                self.flags.bare_cr = true;
+            }
+        }
+        while i < input.len() {
+            let rest = &input[i..];
+            let Some(off) = memchr2(b'\r', b'\n', rest) else {
+                self.add(rest.len());
+                out.extend_from_slice(rest);
+                return;
+            };
+            self.add(off);
+            out.extend_from_slice(&rest[..off]);
+            let pos = i + off;
+            if input[pos] == b'\n' {
+                self.flags.bare_lf = true;
+                i = pos + 1;
+            } else if pos + 1 == input.len() {
+                self.pending_cr = true;
+                return;
+            } else if input[pos + 1] == b'\n' {
+                i = pos + 2;
+            } else {
+                self.flags.bare_cr = true;
+                i = pos + 1;
+            }
+            out.extend_from_slice(b"\r\n");
+            self.line_len = 0;
+        }
+    }
+
+    /// Ends the content: a CR left at the very end is a bare CR.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> DataFlags {
+        if std::mem::take(&mut self.pending_cr) {
+            self.flags.bare_cr = true;
+            out.extend_from_slice(b"\r\n");
+        }
+        self.flags
+    }
+
+    fn add(&mut self, n: usize) {
+        self.line_len += n;
+        if self.line_len > self.max_line {
+            self.flags.long_line = true;
+        }
+    }
+}
+
+/// Streaming encoder of the DATA stream (client side). See the module documentation.
+#[derive(Clone, Debug)]
+pub struct DotStuffer {
+    at_line_start: bool,
+    pending_cr: bool,
+}
+
+impl Default for DotStuffer {
+    fn default() -> Self {
+        DotStuffer::new()
+    }
+}
+
+impl DotStuffer {
+    /// An encoder for a new message.
+    #[must_use]
+    pub fn new() -> DotStuffer {
+        DotStuffer {
+            at_line_start: true,
+            pending_cr: false,
+        }
+    }
+
+    /// Encodes a piece of message content, appending wire bytes to `out`.
+    pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        if self.pending_cr && !input.is_empty() {
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+            if input[0] == b'\n' {
+                i = 1;
+            }
+        }
+        while i < input.len() {
+            if self.at_line_start && input[i] == b'.' {
+                out.push(b'.');
+            }
+            self.at_line_start = false;
+            let rest = &input[i..];
+            let Some(off) = memchr2(b'\r', b'\n', rest) else {
+                out.extend_from_slice(rest);
+                return;
+            };
+            out.extend_from_slice(&rest[..off]);
+            let pos = i + off;
+            if input[pos] == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                self.at_line_start = true;
+                i = pos + 1;
+            } else if pos + 1 == input.len() {
+                // The LF, if any, arrives with the next piece.
+                self.pending_cr = true;
+                return;
+            } else {
+                out.extend_from_slice(b"\r\n");
+                self.at_line_start = true;
+                i = if input[pos + 1] == b'\n' {
+                    pos + 2
+                } else {
+                    pos + 1
+                };
+            }
+        }
+    }
+
+    /// Ends the message: completes the last line if needed and appends `.<CRLF>`.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.pending_cr || !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        *self = DotStuffer::new();
+    }
+}
+
+/// Dot-stuffs a whole message and appends the end-of-data marker.
+#[must_use]
+pub fn stuff(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + content.len() / 64 + 8);
+    let mut s = DotStuffer::new();
+    s.encode(content, &mut out);
+    s.finish(&mut out);
+    out
+}
+
+/// Normalises line endings as both codecs do: every CRLF, bare CR and bare LF becomes CRLF.
+#[must_use]
+pub fn normalize_line_endings(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len());
+    let mut i = 0;
+    while i < content.len() {
+        match content[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if content.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
