@@ -213,6 +213,8 @@ pub enum Accept {
     /// The command was not refused as a syntax error (500, 501, 553, 555): the server
     /// understood it, whatever its policy decided.
     NotSyntaxError,
+    /// Any reply at all (the case only needs one to look at).
+    Any,
     /// A check of its own.
     Custom(fn(&Reply, &Ctx) -> Verdict),
 }
@@ -227,6 +229,7 @@ impl Accept {
             Accept::Class(c) => reply.code / 100 == u16::from(c),
             Accept::Failure => reply.code >= 400,
             Accept::NotSyntaxError => !matches!(reply.code, 500 | 501 | 553 | 555),
+            Accept::Any => true,
             Accept::Custom(f) => return f(reply, ctx),
         };
         if ok {
@@ -249,6 +252,7 @@ impl Accept {
             Accept::Class(c) => format!("{c}xx"),
             Accept::Failure => "4xx or 5xx".into(),
             Accept::NotSyntaxError => "a reply other than 500, 501, 553 or 555".into(),
+            Accept::Any => "a reply".into(),
             Accept::Custom(_) => "a reply passing the case's check".into(),
         }
     }
@@ -291,6 +295,12 @@ impl Expect {
     #[must_use]
     pub fn failure() -> Expect {
         Expect::from(Accept::Failure)
+    }
+
+    /// Any reply.
+    #[must_use]
+    pub fn any() -> Expect {
+        Expect::from(Accept::Any)
     }
 
     /// Not refused as a syntax error.
@@ -356,8 +366,9 @@ pub enum Step {
     Require(Feature),
     /// Read replies until the server is silent (or closed) and judge them all.
     Collect(Collector),
-    /// Expect no reply: the server stays silent (a closed connection is acceptable).
-    ExpectSilence,
+    /// Expect no reply: the server stays silent (a closed connection is acceptable). The text,
+    /// if any, says what a reply would mean.
+    ExpectSilence(Option<String>),
     /// Expect the server to close the connection without a further reply.
     ExpectClosed,
     /// Let time pass (virtual time in memory and in the simulator, real time over TCP).

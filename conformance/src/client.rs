@@ -140,6 +140,8 @@ pub struct ServeTiming {
     pub settle: Duration,
     /// Between the lines of a multi-line reply.
     pub line_pause: Duration,
+    /// For the client to connect.
+    pub accept: Duration,
 }
 
 impl Default for ServeTiming {
@@ -148,6 +150,7 @@ impl Default for ServeTiming {
             idle: Duration::from_secs(30),
             settle: Duration::from_millis(60),
             line_pause: Duration::from_millis(150),
+            accept: Duration::from_secs(300),
         }
     }
 }
@@ -315,6 +318,70 @@ fn content_lines(obs: &Observation) -> Vec<&[u8]> {
         }
     }
     lines
+}
+
+/// What the client did after its first `verb`: the next command, or how the session ended.
+fn after(obs: &Observation, verb: &str) -> Option<String> {
+    let i = obs.commands.iter().position(|c| c.verb() == verb)?;
+    Some(match obs.commands.get(i + 1) {
+        Some(c) => format!("sent `{}`", c.verb()),
+        None => match &obs.end {
+            End::Timeout => "sent nothing more (the server gave up waiting)".into(),
+            End::ClientClosed => "closed the connection".into(),
+            End::Quit => "quit".into(),
+            End::Error(e) => format!("failed ({e})"),
+        },
+    })
+}
+
+fn replies_without_text(obs: &Observation) -> Verdict {
+    if !obs.messages.is_empty() {
+        return Verdict::Pass;
+    }
+    match after(obs, "MAIL") {
+        None => Verdict::fail("the client never sent MAIL"),
+        Some(what) if !what.contains("RCPT") => {
+            Verdict::fail(format!("after the bare `250` to MAIL the client {what}"))
+        }
+        Some(_) => match after(obs, "DATA") {
+            Some(what) => Verdict::fail(format!("after the bare `354` to DATA the client {what}")),
+            None => sent_message(obs),
+        },
+    }
+}
+
+fn rcpt_251(obs: &Observation) -> Verdict {
+    if !obs.messages.is_empty() {
+        return Verdict::Pass;
+    }
+    match after(obs, "RCPT") {
+        None => Verdict::skip("the client did not get as far as RCPT"),
+        Some(what) if what.contains("DATA") => Verdict::Pass,
+        Some(what) => Verdict::fail(format!("after `251` to RCPT the client {what}")),
+    }
+}
+
+fn multiline_end_of_data(obs: &Observation) -> Verdict {
+    if obs.messages.is_empty() {
+        return Verdict::skip("the client did not get as far as the end of data");
+    }
+    multiline_replies(obs)
+}
+
+fn first_digit_only(obs: &Observation) -> Verdict {
+    if !obs.messages.is_empty() {
+        return Verdict::Pass;
+    }
+    match after(obs, "MAIL") {
+        None => Verdict::fail("the client never sent MAIL"),
+        Some(what) if !what.contains("RCPT") => {
+            Verdict::fail(format!("after `259` to MAIL the client {what}"))
+        }
+        Some(_) => match after(obs, "RCPT") {
+            Some(what) => Verdict::fail(format!("after `258` to RCPT the client {what}")),
+            None => sent_message(obs),
+        },
+    }
 }
 
 fn waits_for_greeting(obs: &Observation) -> Verdict {
@@ -691,7 +758,7 @@ pub fn cases() -> Vec<ClientCase> {
             "4.2",
             Must,
             "Replies made of a code alone (`250`, `354`) are understood",
-            sent_message,
+            replies_without_text,
         ),
         c(
             "client.rfc5321.3.4.rcpt-251",
@@ -699,7 +766,7 @@ pub fn cases() -> Vec<ClientCase> {
             "3.4",
             Must,
             "251 to RCPT is a success",
-            sent_message,
+            rcpt_251,
         ),
         c(
             "client.rfc5321.4.2.1.multiline-end-of-data-reply",
@@ -707,7 +774,7 @@ pub fn cases() -> Vec<ClientCase> {
             "4.2.1",
             Must,
             "A multi-line reply after the data is read to its end",
-            multiline_replies,
+            multiline_end_of_data,
         ),
         c(
             "client.rfc5321.4.3.2.first-digit-only",
@@ -715,7 +782,7 @@ pub fn cases() -> Vec<ClientCase> {
             "4.3.2",
             Must,
             "Unrecognised codes are understood by their first digit (259 and 258 are successes)",
-            sent_message,
+            first_digit_only,
         ),
         c(
             "client.rfc3207.4.uses-starttls",
@@ -1148,14 +1215,16 @@ pub async fn play<S: AsyncRead + AsyncWrite + Unpin>(
 /// Accepts one connection on `listener` and plays `scenario` on it.
 ///
 /// # Errors
-/// Accepting failed.
+/// Accepting failed, or no client came within `timing.accept`.
 pub async fn serve_one(
     listener: &TcpListener,
     scenario: &Scenario,
     acceptor: &TlsAcceptor,
     timing: ServeTiming,
 ) -> io::Result<Vec<CaseResult>> {
-    let (stream, _) = listener.accept().await?;
+    let (stream, _) = tokio::time::timeout(timing.accept, listener.accept())
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no client connected"))??;
     stream.set_nodelay(true)?;
     let obs = play(stream, scenario, acceptor, timing).await;
     Ok(grade(scenario, &obs))

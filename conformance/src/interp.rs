@@ -496,15 +496,18 @@ async fn step_once<T: Transport>(step: &Step, t: &mut T, ctx: &mut Ctx, timing: 
                 other => Flow::Stop(other),
             };
         }
-        Step::ExpectSilence => match read(t, ctx, timing.silence).await {
+        Step::ExpectSilence(meaning) => match read(t, ctx, timing.silence).await {
             Read::Timeout => {}
             Read::Closed => return Flow::Stop(Verdict::Pass),
             Read::Reply(r, _) => {
-                return Flow::Stop(Verdict::fail(format!(
-                    "after `{}`: expected no further reply, got `{}`",
-                    ctx.last_sent,
-                    show(&r)
-                )));
+                return Flow::Stop(Verdict::fail(match meaning {
+                    Some(m) => format!("{m} (got `{}`)", show(&r)),
+                    None => format!(
+                        "after `{}`: expected no further reply, got `{}`",
+                        ctx.last_sent,
+                        show(&r)
+                    ),
+                }));
             }
             Read::Malformed(m) => {
                 return Flow::Stop(Verdict::fail(format!(

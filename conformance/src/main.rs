@@ -41,6 +41,12 @@ enum Command {
         /// List the client cases graded by `serve` instead.
         #[arg(long)]
         client: bool,
+        /// List the scenarios `serve` plays instead, in order.
+        #[arg(long)]
+        scenarios: bool,
+        /// Print a Markdown table of the counts by RFC and level instead.
+        #[arg(long)]
+        summary: bool,
     },
     /// Play a scripted server that grades an SMTP client: one scenario per connection.
     Serve(ServeArgs),
@@ -129,6 +135,9 @@ struct ServeArgs {
     /// Seconds to wait for the client's next bytes.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// Seconds to wait for each connection; when none comes, the scenarios left are not played.
+    #[arg(long, default_value_t = 300)]
+    accept_timeout: u64,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -149,7 +158,25 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
-        Command::List { rfc, level, client } => list(&rfc, &level, client),
+        Command::List {
+            rfc,
+            level,
+            client,
+            scenarios,
+            summary,
+        } => {
+            if summary {
+                print!("{}", counts_table());
+                return ExitCode::SUCCESS;
+            }
+            if scenarios {
+                for s in client::scenarios() {
+                    println!("{:<20} {}", s.name, s.description);
+                }
+                return ExitCode::SUCCESS;
+            }
+            list(&rfc, &level, client)
+        }
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Report { out, inputs } => merge(&out, &inputs),
         Command::FakeSink { listen } => runtime.block_on(async {
@@ -196,6 +223,64 @@ fn list(rfcs: &[u16], levels: &[Level], client: bool) -> ExitCode {
     }
     eprintln!("{} cases", cases.len());
     ExitCode::SUCCESS
+}
+
+/// Counts of the server cases by RFC (the smuggling family apart) and level, and of the client
+/// cases, as Markdown.
+fn counts_table() -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    let mut rows: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+    let index = |l: Level| match l {
+        Level::Must => 0,
+        Level::Should => 1,
+        Level::May => 2,
+    };
+    for c in petrel_conformance::cases::all() {
+        let key = if c.group == petrel_conformance::case::Group::Smuggling {
+            "SMTP smuggling (RFC 5321 §2.3.8, §4.1.1.4; RFC 2920)".to_owned()
+        } else {
+            format!("RFC {}", c.rfc)
+        };
+        rows.entry(key).or_default()[index(c.level)] += 1;
+    }
+    let mut client = [0usize; 3];
+    for c in client::cases() {
+        client[index(c.level)] += 1;
+    }
+    let mut s =
+        String::from("| cases | MUST | SHOULD | MAY | all |\n| --- | --- | --- | --- | --- |\n");
+    let mut total = [0usize; 3];
+    for (k, v) in &rows {
+        let _ = writeln!(
+            s,
+            "| {k} | {} | {} | {} | {} |",
+            v[0],
+            v[1],
+            v[2],
+            v.iter().sum::<usize>()
+        );
+        for i in 0..3 {
+            total[i] += v[i];
+        }
+    }
+    let _ = writeln!(
+        s,
+        "| **server cases** | **{}** | **{}** | **{}** | **{}** |",
+        total[0],
+        total[1],
+        total[2],
+        total.iter().sum::<usize>()
+    );
+    let _ = writeln!(
+        s,
+        "| client cases (`serve`) | {} | {} | {} | {} |",
+        client[0],
+        client[1],
+        client[2],
+        client.iter().sum::<usize>()
+    );
+    s
 }
 
 fn finish(reports: &[SuiteReport], dir: Option<&Path>) -> ExitCode {
@@ -292,6 +377,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     let acceptor = client::self_signed_acceptor();
     let timing = ServeTiming {
         idle: Duration::from_secs(args.timeout.max(1)),
+        accept: Duration::from_secs(args.accept_timeout.max(1)),
         ..ServeTiming::default()
     };
     eprintln!(
@@ -321,6 +407,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
                     );
                 }
                 results.extend(r);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                eprintln!("no client came: the scenarios left are not played");
+                break;
             }
             Err(e) => {
                 eprintln!("accept failed: {e}");

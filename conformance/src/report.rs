@@ -126,6 +126,28 @@ fn matrix(runs: &[SuiteReport]) -> Vec<(&CaseResult, Vec<Option<&CaseResult>>)> 
         .collect()
 }
 
+/// The rows where the first run's status differs from that of every other run, among cases
+/// that ran (were not skipped) in every run. Empty with fewer than three runs.
+#[must_use]
+pub fn odd_one_out(runs: &[SuiteReport]) -> Vec<(&CaseResult, Vec<Option<&CaseResult>>)> {
+    if runs.len() < 3 {
+        return Vec::new();
+    }
+    matrix(runs)
+        .into_iter()
+        .filter(|(_, row)| {
+            let Some(statuses) = row
+                .iter()
+                .map(|r| r.map(|r| r.status))
+                .collect::<Option<Vec<Status>>>()
+            else {
+                return false;
+            };
+            !statuses.contains(&Status::Skip) && statuses[1..].iter().all(|s| *s != statuses[0])
+        })
+        .collect()
+}
+
 fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
@@ -181,6 +203,44 @@ pub fn markdown(runs: &[SuiteReport]) -> String {
             let _ = write!(s, " {cell} |");
         }
         s.push('\n');
+    }
+    let odd = odd_one_out(runs);
+    if !odd.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Where {} differs from every other server\n",
+            md_cell(&runs[0].target.name)
+        );
+        let _ = writeln!(
+            s,
+            "Cases that ran everywhere (skipped nowhere) and where the first server's result is \
+             not that of any other.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| case | level | {} | others |",
+            md_cell(&runs[0].target.name)
+        );
+        let _ = writeln!(s, "| --- | --- | --- | --- |");
+        for (case, row) in odd {
+            let first = row[0].map_or("–", |r| r.status.as_str());
+            let others: Vec<String> = row[1..]
+                .iter()
+                .zip(&runs[1..])
+                .map(|(r, run)| {
+                    let r = r.expect("present in every run");
+                    format!("{}: {}", run.target.name, r.status.as_str())
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} |",
+                case.id,
+                case.level,
+                first,
+                md_cell(&others.join(", "))
+            );
+        }
     }
     let mut any = false;
     for run in runs {

@@ -35,6 +35,7 @@ fn timing() -> ServeTiming {
         idle: Duration::from_secs(10),
         settle: Duration::from_millis(40),
         line_pause: Duration::from_millis(100),
+        accept: Duration::from_secs(30),
     }
 }
 

@@ -30,7 +30,9 @@ fn content_over_limit(ctx: &Ctx) -> Result<Vec<u8>, Verdict> {
             "SIZE limit {limit} is above the {MAX_OVERSIZE} octets this case sends"
         )));
     }
-    let target = usize::try_from(limit).unwrap_or(usize::MAX) + 1024;
+    // Well over the limit, whether the server counts CRLF as two octets or as one.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let target = limit + limit / 100 + 4096;
     let mut m = Vec::with_capacity(target + 1000);
     m.extend_from_slice(b"Subject: too big\r\n\r\n");
     let line = [b'b'; 998];
@@ -131,6 +133,14 @@ fn enhanced_on_every_line(reply: &Reply, raw: &[u8]) -> Option<Verdict> {
         }
     }
     None
+}
+
+fn help_implemented(reply: &Reply, _: &Ctx) -> Verdict {
+    if reply.is_positive() {
+        Verdict::Pass
+    } else {
+        Verdict::skip("HELP is not implemented: no multi-line reply to check")
+    }
 }
 
 fn protocol_subject(reply: &Reply, _: &Ctx) -> Verdict {
@@ -270,11 +280,11 @@ fn pipelining() -> Vec<Case> {
             .expect(Expect::class(2))
             .expect(Expect::code(250))
             .expect(Expect::code(250))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
         c("rfc2920.3.2.failed-mail-then-group", "3.2", Must,
             "After a refused MAIL, the pipelined RCPT and DATA are refused too")
             .ehlo()
-            .send(b"MAIL FROM:<sender@@conformance.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+            .send(b"MAIL FROM:<{from}> XCONFORMANCE=1\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
             .expect(Expect::class(5))
             .expect(Expect::class(5))
             .expect(Expect::class(5)),
@@ -352,7 +362,7 @@ fn starttls() -> Vec<Case> {
             .send(b"EHLO {helo}\r\n")
             .expect(Expect::custom(injected_not_executed))
             .cmd("NOOP", Expect::code(250))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
     ]
 }
 
@@ -570,17 +580,17 @@ fn smtputf8() -> Vec<Case> {
             Expect::code(250),
         ),
         c(
-            "rfc6531.3.2.utf8-without-parameter",
-            "3.2",
-            Must,
+            "rfc6531.3.5.utf8-without-parameter",
+            "3.5",
+            Should,
             "A non-ASCII address without the SMTPUTF8 parameter is refused",
         )
         .ehlo()
         .cmd("MAIL FROM:<{from}>", Expect::code(250))
         .cmd("RCPT TO:<jösé@{domain}>", Expect::class(5)),
         c(
-            "rfc6531.3.2.utf8-without-parameter-553",
-            "3.2",
+            "rfc6531.3.5.utf8-without-parameter-553",
+            "3.5",
             Should,
             "A non-ASCII address without SMTPUTF8 gets 553 5.6.7",
         )
@@ -689,7 +699,7 @@ fn dsn() -> Vec<Case> {
         c(
             "rfc3461.4.3.ret-invalid",
             "4.3",
-            Must,
+            Should,
             "An unknown RET= value is refused",
         )
         .ehlo()
@@ -777,14 +787,14 @@ fn chunking() -> Vec<Case> {
             .transaction()
             .send(&dotted)
             .step(Step::Collect(exactly_250))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
         c("rfc3030.2.refused-chunk-read", "2", Must,
             "A BDAT refused for want of a transaction still has its octets read and discarded")
             .ehlo()
             .send(&fake_commands)
             .step(Step::Collect(no_positive_after_bdat))
             .cmd("NOOP", Expect::code(250))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
         c("rfc3030.2.data-after-bdat", "2", Should,
             "DATA in a transaction begun with BDAT is refused")
             .ehlo()
@@ -838,12 +848,12 @@ fn enhanced() -> Vec<Case> {
             .ehlo()
             .cmd("XCONFORMANCE", Expect::class(5))
             .cmd("RCPT TO:<{rcpt}>", Expect::code(503))
-            .cmd("MAIL FROM:<sender@@conformance.example>", Expect::class(5))
+            .cmd("MAIL FROM:<{from}> XCONFORMANCE=1", Expect::class(5))
             .step(Step::Check(enhanced_everywhere)),
         c("rfc2034.3.multiline", 2034, "3", Must,
             "Every line of a multi-line reply (HELP) carries the enhanced code")
             .ehlo()
-            .cmd("HELP", Expect::class(2))
+            .cmd("HELP", Expect::custom(help_implemented))
             .step(Step::Check(enhanced_everywhere)),
         c("rfc3463.3.5.syntax-subject", 3463, "3.5", Should,
             "An unknown command's enhanced code has subject 5 (protocol)")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use petrel_core::smtp::Reply;
 
-use crate::case::{Accept, Case, Expect, Feature, Group, Level, MESSAGE, Step, Verdict};
+use crate::case::{Case, Expect, Feature, Group, Level, MESSAGE, Step, Verdict};
 use crate::interp::{Ctx, escape, show};
 
 use Group::{Limits, Paths, Postmaster, Replies, Sequencing, Timeouts, Transparency};
@@ -79,6 +79,22 @@ fn helo_reply_plain(reply: &Reply, _: &Ctx) -> Verdict {
             "the HELO reply lists extensions: {}",
             keywords.join(", ")
         ))
+    }
+}
+
+fn repeated_ehlo(reply: &Reply, _: &Ctx) -> Verdict {
+    match reply.code {
+        250 => Verdict::Pass,
+        500 | 501 | 502 | 550 => Verdict::skip("the server refuses a repeated EHLO"),
+        _ => Verdict::Fail(String::new()),
+    }
+}
+
+fn noop_argument_accepted(reply: &Reply, _: &Ctx) -> Verdict {
+    if reply.code == 250 {
+        Verdict::Pass
+    } else {
+        Verdict::skip("the server refuses arguments to NOOP: a long line cannot be probed with it")
     }
 }
 
@@ -251,14 +267,14 @@ pub fn cases() -> Vec<Case> {
             .transaction()
             .data_ok(),
         case("rfc5321.4.1.4.second-ehlo", "4.1.4", Must, Sequencing,
-            "EHLO may be repeated later in the session")
+            "A repeated EHLO is accepted (250), or refused only with 500, 501, 502 or 550")
             .ehlo()
-            .ehlo(),
+            .cmd("EHLO {helo}", Expect::codes(&[250, 500, 501, 502, 550])),
         case("rfc5321.4.1.4.ehlo-resets-transaction", "4.1.4", Must, Sequencing,
             "A new EHLO clears the transaction as RSET would")
             .ehlo()
             .transaction()
-            .ehlo()
+            .cmd("EHLO {helo}", Expect::custom(repeated_ehlo))
             .cmd("RCPT TO:<{rcpt}>", Expect::code(503))
             .cmd("MAIL FROM:<{from}>", Expect::code(250)),
         // ---- the basic commands
@@ -356,9 +372,9 @@ pub fn cases() -> Vec<Case> {
             .cmd("RCPT TO:<{rcpt}>", Expect::class(2))
             .data_ok(),
         case("rfc5321.4.1.4.bad-mail-argument-501", "4.1.4", Must, Sequencing,
-            "A MAIL argument that is not acceptable is refused with 501")
+            "A MAIL path that is not valid syntax is refused with 501 (or 553, mailbox syntax incorrect)")
             .ehlo()
-            .cmd("MAIL FROM:<sender@@conformance.example>", Expect::code(501)),
+            .cmd("MAIL FROM:<sender@@conformance.example>", Expect::codes(&[501, 553])),
         case("rfc5321.4.1.4.bad-mail-keeps-state", "4.1.4", Must, Sequencing,
             "After a refused MAIL the server stays in the same state: MAIL can be given again")
             .ehlo()
@@ -438,14 +454,14 @@ pub fn cases() -> Vec<Case> {
         case("rfc5321.4.2.reply-syntax", "4.2", Must, Replies,
             "Every reply line is a code, a separator (`-` on all but the last line) and CRLF")
             .ehlo()
-            .cmd("HELP", Expect::from(Accept::Class(2)).or_closed())
+            .cmd("HELP", Expect::any())
             .cmd("NOOP", Expect::code(250))
             .cmd("XCONFORMANCE", Expect::class(5))
             .step(Step::Check(replies_well_formed)),
         case("rfc5321.4.5.3.1.5.reply-line-512", "4.5.3.1.5", Must, Replies,
             "No reply line is longer than 512 octets")
             .ehlo()
-            .cmd("HELP", Expect::from(Accept::Class(2)).or_closed())
+            .cmd("HELP", Expect::any())
             .cmd("XCONFORMANCE", Expect::class(5))
             .step(Step::Check(reply_lines_within_512)),
         case("rfc5321.7.9.no-open-relay", "7.9", Should, Replies,
@@ -541,6 +557,7 @@ pub fn cases() -> Vec<Case> {
         case("rfc5321.4.5.3.1.4.command-line-512", "4.5.3.1.4", Must, Limits,
             "A 512-octet command line (CRLF included) is not refused as too long")
             .ehlo()
+            .cmd("NOOP x", Expect::custom(noop_argument_accepted))
             .cmd(&format!("NOOP {}", "n".repeat(512 - 7)), Expect::custom(not_line_too_long))
             .cmd("NOOP", Expect::code(250)),
         case("rfc5321.4.5.3.1.6.text-line-1000", "4.5.3.1.6", Must, Limits,
@@ -577,7 +594,7 @@ pub fn cases() -> Vec<Case> {
             .cmd("DATA", Expect::code(354))
             .send(STUFFED)
             .step(Step::Collect(only_one_reply))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
         case("rfc5321.4.5.2.unstuffing", "4.5.2", Must, Transparency,
             "The leading dot of a stuffed line is removed from the stored message")
             .ehlo()
@@ -593,7 +610,7 @@ pub fn cases() -> Vec<Case> {
             .cmd("DATA", Expect::code(354))
             .send(b"Subject: dot space\r\n\r\n. \r\nNOOP\r\n.\r\n")
             .step(Step::Collect(only_one_reply))
-            .step(Step::ExpectSilence),
+            .step(Step::ExpectSilence(None)),
         case("rfc5321.4.1.1.4.end-of-data-split", "4.1.1.4", Must, Transparency,
             "The end of data is recognised when <CRLF>.<CRLF> arrives in pieces")
             .ehlo()

@@ -7,9 +7,12 @@
 //! treated as equivalent; section 2.3.8: no other sequence is a line terminator. Each variant
 //! is sent in one write and, separately, with the sequence at the end of one TCP write and the
 //! smuggled commands in the next (an attacker relaying through a server that flushes there).
-//! The server passes when it never answers the smuggled DATA with 354 and never gives two
-//! positive replies: it either kept the sequence as content (then `<CRLF>.<CRLF>` at the end
-//! ends one message), refused the message, or refused the session.
+//! In one write, the server passes when it never answers the smuggled DATA with 354 and never
+//! gives two positive replies: it kept the sequence as content (then `<CRLF>.<CRLF>` at the
+//! end ends one message), refused the message, or refused the session. Split over two writes,
+//! it must also stay silent after the first: any reply there means it took the look-alike for
+//! the end of data, even if something else (a refusal of pipelined input) then stops the
+//! smuggled commands.
 
 use std::time::Duration;
 
@@ -95,27 +98,27 @@ fn smuggling_case(slug: &str, seq: &[u8], shown: &str, split: bool) -> Case {
     } else {
         format!("smuggling.{slug}")
     };
-    let how = if split {
-        ", the smuggled commands in a later write"
+    let title = if split {
+        format!(
+            "`{shown}` inside a message does not end the data (nothing is answered before the real end)"
+        )
     } else {
-        ""
+        format!(
+            "`{shown}` followed by SMTP commands in the same write does not start a smuggled transaction"
+        )
     };
-    let case = Case::new(
-        &id,
-        5321,
-        "4.1.1.4",
-        Level::Must,
-        Group::Smuggling,
-        &format!("`{shown}` inside a message does not end the data{how}"),
-    )
-    .ehlo()
-    .transaction()
-    .cmd("DATA", Expect::code(354));
+    let case = Case::new(&id, 5321, "4.1.1.4", Level::Must, Group::Smuggling, &title)
+        .ehlo()
+        .transaction()
+        .cmd("DATA", Expect::code(354));
     let mut first = HEAD.to_vec();
     first.extend_from_slice(seq);
     if split {
         case.send(&first)
             .step(Step::Wait(Duration::from_millis(300)))
+            .step(Step::ExpectSilence(Some(format!(
+                "the server answered before the real end of data: it took `{shown}` for the end of data"
+            ))))
             .send(SMUGGLED)
             .step(Step::Collect(not_smuggled))
     } else {
