@@ -418,7 +418,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    let report = client::report(&args.client, &format!("serve {}", args.listen), results);
+    let report = client::report(&args.client, &args.listen, results);
     finish(&[report], args.report_dir.as_deref())
 }
 

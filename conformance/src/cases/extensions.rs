@@ -149,7 +149,7 @@ fn protocol_subject(reply: &Reply, _: &Ctx) -> Verdict {
 
 fn subject_is(reply: &Reply, subject: u16) -> Verdict {
     if reply.code < 400 {
-        return Verdict::Fail(String::new());
+        return Verdict::fail("expected a refusal with an enhanced code");
     }
     match reply.enhanced {
         Some(e) if e.subject == subject => Verdict::Pass,
@@ -608,7 +608,7 @@ fn utf8_553(reply: &Reply, _: &Ctx) -> Verdict {
         (553 | 550, Some(e)) if e == EnhancedCode::new(5, 6, 7) => Verdict::Pass,
         (553 | 550, None) => Verdict::Pass,
         (553 | 550, Some(e)) => Verdict::fail(format!("enhanced code {e} instead of 5.6.7")),
-        _ => Verdict::Fail(String::new()),
+        _ => Verdict::fail("expected 553 (or 550) with 5.6.7"),
     }
 }
 

@@ -64,7 +64,7 @@ const EXTENSION_KEYWORDS: &[&str] = &[
 
 fn helo_reply_plain(reply: &Reply, _: &Ctx) -> Verdict {
     if reply.code != 250 {
-        return Verdict::Fail(String::new());
+        return Verdict::fail("HELO was not accepted");
     }
     let keywords: Vec<&str> = reply
         .lines()
@@ -86,7 +86,9 @@ fn repeated_ehlo(reply: &Reply, _: &Ctx) -> Verdict {
     match reply.code {
         250 => Verdict::Pass,
         500 | 501 | 502 | 550 => Verdict::skip("the server refuses a repeated EHLO"),
-        _ => Verdict::Fail(String::new()),
+        _ => Verdict::fail(
+            "a repeated EHLO must reset the session (250), or be refused with 500, 501, 502 or 550",
+        ),
     }
 }
 
@@ -105,7 +107,7 @@ fn vrfy_reply(reply: &Reply, _: &Ctx) -> Verdict {
             "VRFY is required (section 4.5.1); a server that disables it must answer 252 \
              (section 7.3)",
         ),
-        _ => Verdict::Fail(String::new()),
+        _ => Verdict::fail("expected 250, 251, 252, 550, 551 or 553"),
     }
 }
 
