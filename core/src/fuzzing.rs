@@ -14,6 +14,12 @@
 //! | [`dot_roundtrip`] | stuffing with [`DotStuffer`](crate::smtp::DotStuffer) then decoding gives the content back, line endings normalised |
 //! | [`server_session`] | the server machine under a sequence of operations (see [`ServerOp`]) |
 //! | [`client_session`] | the client machine under a sequence of operations (see [`ClientOp`]) |
+//! | [`config()`] | [`config::parse`](crate::config::parse) never panics, with includes served from [`INCLUDE_FILES`]; a configuration that parses prints a normal form that parses to the same configuration up to spans, and prints the same again |
+//! | [`table_file`] | the table file parser never panics; keys and values are non-empty single lines; every value of a mapping goes through the alias value parser; every key is found in its own table under every service |
+//! | [`alias_value`] | the alias value parser never panics; what it accepts is well-formed (user names, absolute paths, 4xx/5xx error replies) |
+//! | [`expansion`] | the bytes as an aliases file, a `.forward` and an `:include:` file: resolving recipients through them terminates, and an accepted recipient has deliveries |
+//! | [`proc_reply`] | `proc:` table reply and handshake lines: the parsers never panic; the client answers each request once and no other |
+//! | [`srs_decode`] | the SRS decoder never panics under both flavours; what decodes was tagged and gives an address; encode then decode gives the sender back |
 //!
 //! The session targets read their input as a sequence of operations in the manner of
 //! quinn-proto's fuzzers, decoded from an [`arbitrary::Unstructured`] with a fixed, documented
@@ -22,13 +28,20 @@
 //! smtp-proto's fuzzer does, so that random bytes reach deep parser states quickly.
 
 mod client;
+mod config;
 mod grammar;
 pub mod seeds;
 mod server;
 
+pub use crate::rules::fuzzing::{
+    fuzz_alias_value as alias_value, fuzz_expansion as expansion, fuzz_proc_reply as proc_reply,
+    fuzz_table_file as table_file,
+};
+pub use crate::srs::fuzzing::fuzz_decode as srs_decode;
 pub use client::{
     CannedReply, ClientOp, client_session, decode_client_config, decode_client_session,
 };
+pub use config::{INCLUDE_FILES, config};
 pub use grammar::{command, dot_roundtrip, dot_unstuff, path, reply};
 pub use server::{
     Canned, DecisionKind, ServerOp, ServerSetup, decode_server_config, decode_server_session,
@@ -48,6 +61,12 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dot_roundtrip", dot_roundtrip),
     ("server_session", server_session),
     ("client_session", client_session),
+    ("config", config),
+    ("table_file", table_file),
+    ("alias_value", alias_value),
+    ("expansion", expansion),
+    ("proc_reply", proc_reply),
+    ("srs_decode", srs_decode),
 ];
 
 /// Reads one byte; zero once the input is exhausted (as `arbitrary` does).

@@ -16,7 +16,7 @@
 //! - [`rules`]: tables, alias values and match rules.
 //! - [`relay`]: MX and smarthost connection plans, and the failures of relaying.
 //! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
-//! - [`time`]: the [`Time`](time::Time) value every machine is driven with.
+//! - [`time`]: the [`Time`] value every machine is driven with.
 #![forbid(unsafe_code)]
 
 pub mod config;

@@ -97,6 +97,63 @@ fn client_session_corpus() {
     assert!(replay("client_session", fuzzing::client_session) >= 10);
 }
 
+#[test]
+fn config_corpus() {
+    assert!(replay("config", fuzzing::config) >= 20);
+}
+
+#[test]
+fn table_file_corpus() {
+    assert!(replay("table_file", fuzzing::table_file) >= 10);
+}
+
+#[test]
+fn alias_value_corpus() {
+    assert!(replay("alias_value", fuzzing::alias_value) >= 10);
+}
+
+#[test]
+fn expansion_corpus() {
+    assert!(replay("expansion", fuzzing::expansion) >= 5);
+}
+
+#[test]
+fn proc_reply_corpus() {
+    assert!(replay("proc_reply", fuzzing::proc_reply) >= 5);
+}
+
+#[test]
+fn srs_decode_corpus() {
+    assert!(replay("srs_decode", fuzzing::srs_decode) >= 10);
+}
+
+/// Every valid configuration of `corpora/configs/` is a seed of the `config` target (the
+/// broken ones too, as `seed-broken-*`), so the fuzzer starts from real configurations.
+#[test]
+fn config_seeds_cover_the_configuration_corpus() {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpora/configs");
+    for (dir, prefix) in [
+        (configs.clone(), "seed-"),
+        (configs.join("broken"), "seed-broken-"),
+    ] {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "conf") {
+                continue;
+            }
+            let stem = path.file_stem().unwrap().to_string_lossy();
+            let seed = corpus_root().join("config").join(format!("{prefix}{stem}"));
+            assert_eq!(
+                fs::read(&seed).ok(),
+                Some(fs::read(&path).unwrap()),
+                "{} is not (or no longer) the seed {}",
+                path.display(),
+                seed.display()
+            );
+        }
+    }
+}
+
 /// The `seed-*` files of the session corpora are the operation sequences of
 /// `petrel_core::fuzzing::seeds`. `PETREL_WRITE_SEEDS=1 cargo test --test corpus_replay`
 /// (re)writes them after a change there.

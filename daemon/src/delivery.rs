@@ -1,5 +1,11 @@
 //! Delivery dispatch: turns a batch from the scheduler into local deliveries (through
 //! [`crate::mda`]) or a relay (through [`crate::mta`]), and their outcomes into attempts.
+//!
+//! Relaying is throttled per destination and reuses connections between batches: see [`pool`].
+
+mod pool;
+
+pub use pool::{RelayLimits, RelayPool};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use petrel_core::smtp::{
 use crate::clock::Clock;
 use crate::mda::{self, DeliveryRequest, LmtpDest, LocalUser, Method, Outcome};
 use crate::mta::{Destination, Mta, OutgoingMessage, RelaySettings};
-use crate::queue::scheduler::{Attempt, Batch, Deliver};
+use crate::queue::scheduler::{Attempt, Batch, Deliver, Throttle};
 use crate::routing::{Routing, SharedRouting, decode_target};
 
 /// Delivers batches for the scheduler.
@@ -36,6 +42,10 @@ pub struct Dispatcher<C: Clock> {
     pub base: PathBuf,
     /// The clock (SRS dates).
     pub clock: Arc<C>,
+    /// Relaying limits and idle connections.
+    pub relay: RelayPool,
+    /// Where `mbox` deliveries go: `<mail_spool>/<user>` (`/var/mail` in production).
+    pub mail_spool: PathBuf,
 }
 
 impl<C: Clock> std::fmt::Debug for Dispatcher<C> {
@@ -93,6 +103,26 @@ impl<C: Clock> Deliver for Dispatcher<C> {
                 attempts
             }
         }
+    }
+
+    /// Relay actions are limited per destination: the smarthost when the action names one
+    /// (every domain goes through it), else the recipient's domain. Local actions are not.
+    fn throttle(&self, action: &str, domain: &str) -> Option<Throttle> {
+        let routing = self.routing.current();
+        let ActionDelivery::Relay(relay) = &routing.ruleset().action(action)?.delivery else {
+            return None;
+        };
+        let limits = self.relay.limits();
+        Some(match &relay.host {
+            Some(url) => Throttle {
+                key: format!("relay {url}"),
+                max_in_flight: limits.max_conn_per_domain,
+            },
+            None => Throttle {
+                key: format!("domain {domain}"),
+                max_in_flight: limits.for_domain(domain),
+            },
+        })
     }
 }
 
@@ -172,7 +202,7 @@ impl<C: Clock> Dispatcher<C> {
                         }
                     }
                     LocalMethod::Mbox => Method::Mbox {
-                        path: PathBuf::from("/var/mail").join(&user.name),
+                        path: self.mail_spool.join(&user.name),
                     },
                     LocalMethod::Lmtp {
                         destination,
@@ -231,6 +261,15 @@ impl<C: Clock> Dispatcher<C> {
             original: Some(e.rcpt.clone()),
             extension,
             user,
+            // Stable across attempts, so that a delivery repeated after a crash finds its
+            // first copy (see `mda::maildir`); the arrival time keeps a message id reused
+            // after a restart from meeting an older message's file.
+            unique: Some(format!(
+                "{}.M{}E{}",
+                e.created.as_millis() / 1000,
+                e.created.as_millis() % 1000,
+                e.id
+            )),
         }];
         let request = DeliveryRequest {
             sender: &e.sender,
@@ -385,8 +424,8 @@ impl<C: Clock> Dispatcher<C> {
         }
         let seed = batch.msg.0.into();
         let deliveries = self
-            .mta
-            .deliver(&destination, &settings, messages, seed)
+            .relay
+            .deliver(&self.mta, &destination, &settings, messages, seed)
             .await;
         for (ids, delivery) in order.iter().zip(deliveries) {
             for (id, r) in ids.iter().zip(delivery.rcpts) {

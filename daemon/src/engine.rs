@@ -1,5 +1,10 @@
 //! The whole daemon assembled from its parts: configuration → routing, queue store, scheduler,
 //! delivery, listeners. `petreld` runs one; the end-to-end tests run one in-process.
+//!
+//! Routing is built once at start — `proc:` table processes are started and must finish their
+//! handshake before the daemon accepts mail — and rebuilt by [`Engine::reload_tables`]
+//! (`SIGHUP`), which re-reads the `file:` tables and swaps the new routing in while sessions go
+//! on (see [`crate::tables`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -9,14 +14,16 @@ use petrel_core::config::Config;
 use tokio::sync::watch;
 
 use crate::clock::SystemClock;
-use crate::delivery::Dispatcher;
+use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
+use crate::mta::resolver::Resolver;
 use crate::mta::{Mta, RustlsUpgrade, resolver};
 use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
 use crate::queue::{RealFs, Store, TokioBlocking};
-use crate::routing::{Routing, SharedRouting};
-use crate::service::{HandlerFactory, Service, ServiceConfig};
+use crate::routing::{Routing, RoutingError, RoutingSetup, SharedRouting};
+use crate::service::{HandlerFactory, Service, ServiceConfig, SessionLimits};
 use crate::smtp_in::Connection;
+use crate::tables::{ProcTableOptions, ProcTables, ReloadReport, Reloader, TableLoadError};
 use crate::{ids::IdGenerator, mda};
 
 /// What a daemon needs besides its configuration.
@@ -28,13 +35,36 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// Relative paths in the configuration (tables, maildirs) are taken from here.
     pub base: PathBuf,
+    /// Concurrent sessions allowed (no configuration directive sets them).
+    pub limits: SessionLimits,
+    /// Where `mbox` deliveries go (`/var/mail`).
+    pub mail_spool: PathBuf,
 }
+
+impl Default for EngineOptions {
+    /// `localhost`, `petrel-data` and the current folder, the default limits and `/var/mail`.
+    fn default() -> Self {
+        EngineOptions {
+            hostname: "localhost".into(),
+            data_dir: PathBuf::from("petrel-data"),
+            base: PathBuf::from("."),
+            limits: SessionLimits::default(),
+            mail_spool: PathBuf::from("/var/mail"),
+        }
+    }
+}
+
+/// How long shutdown waits for each `proc:` table process to go.
+const TABLE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A running daemon.
 #[derive(Debug)]
 pub struct Engine {
     addrs: Vec<SocketAddr>,
     scheduler: SchedulerHandle,
+    routing: SharedRouting,
+    procs: ProcTables,
+    reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     service: tokio::task::JoinHandle<()>,
 }
@@ -45,6 +75,8 @@ struct InboundFactory {
     scheduler: SchedulerHandle,
     routing: SharedRouting,
     queue_ttl: std::time::Duration,
+    /// For reverse lookups of clients, when the rules need them.
+    resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl HandlerFactory for InboundFactory {
@@ -58,6 +90,7 @@ impl HandlerFactory for InboundFactory {
             clock: Arc::new(SystemClock),
             queue_ttl: self.queue_ttl,
             listener: listener.clone(),
+            resolver: self.resolver.clone(),
         };
         Inbound::new(ctx, conn.clone())
     }
@@ -80,16 +113,60 @@ fn local_names(config: &ServiceConfig, hostname: &str) -> (Vec<String>, Vec<IpAd
 }
 
 impl Engine {
-    /// Starts everything: recovers the queue, starts the scheduler and the listeners.
+    /// Starts everything: recovers the queue, starts the scheduler and the listeners;
+    /// `proc:` tables with the default [`ProcTableOptions`].
+    ///
+    /// # Errors
+    /// Whatever stops the daemon from starting, in words.
     pub async fn start(config: &Config, options: EngineOptions) -> Result<Engine, String> {
-        let service_config =
+        Engine::start_with_tables(config, options, ProcTableOptions::default()).await
+    }
+
+    /// [`start`](Self::start), with `proc:` tables run with `tables` (timeouts, restart
+    /// delays).
+    ///
+    /// # Errors
+    /// Whatever stops the daemon from starting, in words: among them a `proc:` table whose
+    /// process does not complete its handshake.
+    pub async fn start_with_tables(
+        config: &Config,
+        options: EngineOptions,
+        tables: ProcTableOptions,
+    ) -> Result<Engine, String> {
+        let mut service_config =
             ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
+        service_config.limits = options.limits;
         let (names, addrs) = local_names(&service_config, &options.hostname);
         // Listeners first: a daemon that cannot listen must not start delivering either.
         let service = Service::bind(service_config).map_err(|e| e.to_string())?;
-        let routing =
-            Routing::from_config(config, &options.hostname, &names, &addrs, &options.base)?;
+        let setup = RoutingSetup {
+            hostname: options.hostname.clone(),
+            names,
+            addresses: addrs,
+            base: options.base.clone(),
+        };
+        let procs = ProcTables::new(tables);
+        let routing = match Routing::from_config(config, &setup, &procs) {
+            Ok(r) => r,
+            Err(e) => {
+                procs.stop_all(TABLE_STOP_TIMEOUT).await;
+                return Err(e.to_string());
+            }
+        };
+        // As OpenSMTPD does, a table process that cannot complete its handshake stops the
+        // start: a daemon that could only answer 4xx had better say so at once.
+        if let Err(e) = procs.wait_ready().await {
+            drop(routing);
+            procs.stop_all(TABLE_STOP_TIMEOUT).await;
+            return Err(e.to_string());
+        }
         let routing = SharedRouting::new(routing);
+        let reloader = Arc::new(Reloader::new(
+            config.clone(),
+            setup,
+            procs.clone(),
+            routing.clone(),
+        ));
 
         let queue_root = options.data_dir.join("queue");
         let seed = (IdGenerator::new().next_id() >> 32) as u32;
@@ -101,7 +178,7 @@ impl Engine {
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
         let resolver = resolver::from_config(&config.petrel.resolver, &options.base)?;
-        let mut mta = Mta::new(resolver);
+        let mut mta = Mta::new(resolver.clone());
         match RustlsUpgrade::new() {
             Ok(tls) => mta = mta.with_tls(Arc::new(tls)),
             Err(e) => tracing::warn!(error = %e, "outgoing TLS unavailable"),
@@ -116,6 +193,8 @@ impl Engine {
             hostname: options.hostname.clone(),
             base: options.base.clone(),
             clock: Arc::new(SystemClock),
+            relay: RelayPool::new(RelayLimits::from_config(&config.mta)),
+            mail_spool: options.mail_spool.clone(),
         };
         let scheduler_config = SchedulerConfig {
             warn_intervals: config.bounce.warn_intervals.clone(),
@@ -139,17 +218,58 @@ impl Engine {
         let factory = Arc::new(InboundFactory {
             store,
             scheduler: scheduler.clone(),
-            routing,
+            routing: routing.clone(),
             queue_ttl: config.queue.ttl,
+            resolver: crate::inbound::needs_rdns(config).then_some(resolver),
         });
         let (stop, stop_rx) = watch::channel(false);
         let service = tokio::spawn(service.run(factory, stop_rx));
         Ok(Engine {
             addrs,
             scheduler,
+            routing,
+            procs,
+            reloader,
             stop,
             service,
         })
+    }
+
+    /// The routing sessions and deliveries use (current after every reload).
+    #[must_use]
+    pub fn routing(&self) -> &SharedRouting {
+        &self.routing
+    }
+
+    /// The `proc:` tables' processes.
+    #[must_use]
+    pub fn proc_tables(&self) -> &ProcTables {
+        &self.procs
+    }
+
+    /// Reloads the tables: reads every `file:` table again, swaps the new routing in, sends
+    /// `update` to every `proc:` table, and logs one line saying so. Sessions in progress go
+    /// on; each recipient is resolved with the routing current when it arrives.
+    ///
+    /// # Errors
+    /// A table file could not be read or parsed (the error names the file and line); the
+    /// current routing stays.
+    pub async fn reload_tables(&self) -> Result<ReloadReport, RoutingError> {
+        let reloader = self.reloader.clone();
+        match tokio::task::spawn_blocking(move || reloader.reload_tables()).await {
+            Ok(result) => {
+                if result.is_ok() {
+                    // Mail already waiting follows the new tables too.
+                    self.scheduler.reroute().await;
+                }
+                result
+            }
+            // The routing was not swapped in either case.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(RoutingError::Tables(TableLoadError::Other(
+                "the daemon is shutting down".into(),
+            ))),
+        }
     }
 
     /// The addresses the listeners are bound to.
@@ -164,9 +284,10 @@ impl Engine {
         &self.scheduler
     }
 
-    /// Tells every session 421, waits for them, and stops.
+    /// Tells every session 421, waits for them, stops the `proc:` table processes, and stops.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.service.await;
+        self.procs.stop_all(TABLE_STOP_TIMEOUT).await;
     }
 }

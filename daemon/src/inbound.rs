@@ -1,9 +1,20 @@
 //! The session handler of smtp-in: routes each recipient, streams the message into the queue,
 //! and acknowledges it only once it is durable.
+//!
+//! # Reverse DNS
+//!
+//! A PTR lookup costs a round trip per connection before the greeting, so it is made only on
+//! listeners whose [`ListenerFacts::rdns`] is on — by default, when some rule tests `from
+//! rdns` ([`needs_rdns`]). The name is kept only when it is forward-confirmed (one of its
+//! addresses is the client's): whoever controls the reverse zone of an address can make its
+//! PTR record say anything, so an unconfirmed name must not satisfy `from rdns`. The name
+//! goes into [`SessionFacts::rdns`], the envelope's origin and the `Received:` header.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use petrel_core::Time;
+use petrel_core::config::{Config, Origin};
 use petrel_core::queue::{Envelope, EnvelopeId, HopCounter, MAX_HOPS, ReceivedInfo};
 use petrel_core::rules::router::{SessionFacts, Source};
 use petrel_core::session::Decision;
@@ -13,6 +24,7 @@ use std::time::Duration;
 
 use crate::auth::AuthOutcome;
 use crate::clock::Clock;
+use crate::mta::resolver::{Resolver, host_addresses};
 use crate::queue::scheduler::SchedulerHandle;
 use crate::queue::{Blocking, Fs, Incoming, Store};
 use crate::routing::{Resolved, SharedRouting};
@@ -33,6 +45,9 @@ pub struct InboundContext<F: Fs, B: Blocking, C: Clock> {
     pub queue_ttl: Duration,
     /// The listener's settings that matter here.
     pub listener: ListenerFacts,
+    /// Reverse lookups of clients, on listeners whose [`ListenerFacts::rdns`] is on; `None`:
+    /// never.
+    pub resolver: Option<Arc<dyn Resolver>>,
 }
 
 impl<F: Fs, B: Blocking, C: Clock> Clone for InboundContext<F, B, C> {
@@ -44,6 +59,7 @@ impl<F: Fs, B: Blocking, C: Clock> Clone for InboundContext<F, B, C> {
             clock: self.clock.clone(),
             queue_ttl: self.queue_ttl,
             listener: self.listener.clone(),
+            resolver: self.resolver.clone(),
         }
     }
 }
@@ -59,6 +75,43 @@ pub struct ListenerFacts {
     pub mask_src: bool,
     /// `received-auth`.
     pub received_auth: bool,
+    /// Look up the client's name (PTR, forward-confirmed) at connect.
+    pub rdns: bool,
+}
+
+/// How long the reverse lookup of a client may hold up its greeting.
+pub const RDNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// True when the rules look at the client's reverse DNS name (`from rdns`), so that sessions
+/// must look it up.
+#[must_use]
+pub fn needs_rdns(config: &Config) -> bool {
+    config
+        .rules
+        .iter()
+        .any(|r| matches!(r.from.test, Origin::Rdns(_)))
+}
+
+/// The client's forward-confirmed reverse DNS name: a PTR name of `ip` one of whose addresses
+/// is `ip`. `None` when there is none, or the lookups fail or take too long.
+pub async fn confirmed_name(resolver: &dyn Resolver, ip: IpAddr) -> Option<String> {
+    let lookup = async {
+        let names = resolver.ptr(ip).await.ok()?;
+        // A few names at most: a client with dozens of PTR records gets no more lookups.
+        for name in names.into_iter().take(4) {
+            let addrs = host_addresses(resolver, &name).await;
+            let v4 = addrs.v4.iter().flatten().any(|a| IpAddr::V4(*a) == ip);
+            let v6 = addrs.v6.iter().flatten().any(|a| IpAddr::V6(*a) == ip);
+            if v4 || v6 {
+                return Some(name.trim_end_matches('.').to_lowercase());
+            }
+        }
+        None
+    };
+    tokio::time::timeout(RDNS_TIMEOUT, lookup)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// One session's handler.
@@ -235,7 +288,16 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
     async fn decide(&mut self, request: Request) -> Decision {
         let now = self.ctx.clock.now();
         match request {
-            Request::Connect => Decision::Accept,
+            Request::Connect => {
+                if self.ctx.listener.rdns
+                    && let (Some(resolver), Source::Ip(ip)) =
+                        (&self.ctx.resolver, self.facts.source)
+                {
+                    self.facts.rdns = confirmed_name(resolver.as_ref(), ip).await;
+                    tracing::debug!(session = %self.session(), rdns = ?self.facts.rdns, "reverse lookup");
+                }
+                Decision::Accept
+            }
             Request::Helo { ehlo, host } => {
                 // A new HELO/EHLO starts the session over (RFC 5321 section 4.1.4).
                 self.reset();
@@ -260,8 +322,12 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
             }
             Request::Rcpt { to, .. } => {
                 let rcpt = rcpt_text(&to);
-                let routing = self.ctx.routing.current();
-                match routing.resolve(&self.facts, &self.sender, &rcpt, now) {
+                // With the routing current now: a reload between two recipients applies
+                // from the second on. On the blocking pool when a `proc:` table may be asked.
+                let resolved = (self.ctx.routing)
+                    .resolve(&self.facts, &self.sender, &rcpt, now)
+                    .await;
+                match resolved {
                     Ok(deliveries) => {
                         tracing::info!(
                             session = %self.session(), rcpt = %rcpt,

@@ -14,6 +14,7 @@
 //! - [`queue`]: the durable queue store.
 //! - [`routing`]: the rules and expansion over the daemon's lookups.
 //! - [`service`]: the running daemon: listeners, sessions, shutdown.
+//! - [`tables`]: `file:` and `proc:` tables, and reloading them at run time.
 //! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
 //!   stream that STARTTLS upgrades in place.
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
@@ -33,4 +34,5 @@ pub mod queue;
 pub mod routing;
 pub mod service;
 pub mod smtp_in;
+pub mod tables;
 pub mod tls;

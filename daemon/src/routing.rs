@@ -5,24 +5,44 @@
 //! into deliveries: an action and, for local actions, the target (mailbox, file, command) and
 //! the identity it runs with. Each delivery becomes one envelope; the target travels in the
 //! envelope in the encoding of [`encode_target`].
+//!
+//! Routing is replaced as a whole while the daemon runs ([`SharedRouting`]): a reload of the
+//! tables builds new routing and swaps it in (see [`crate::tables`]). Tables that live in other
+//! processes (`proc:`) make lookups block; [`SharedRouting::resolve`] keeps that off the
+//! runtime's threads.
+//!
+//! # Routing queued envelopes again
+//!
+//! When the configuration or its tables change, envelopes already queued were routed with the
+//! old ones. [`Routing::reroute`] resolves an envelope's recipient again from what the envelope
+//! kept — the original `RCPT TO`, the sender, and the facts of the session it came from
+//! ([`Origin`](petrel_core::queue::envelope::Origin): address, rDNS name, HELO, authenticated
+//! user, TLS, listener tag) — exactly as the session would be resolved now, and
+//! [`Resolved::apply_to`] turns each resulting delivery into an envelope. A recipient that
+//! expanded into several deliveries was queued as several envelopes with the same `rcpt`: the
+//! scheduler re-routes such a group once, and replaces the whole group with the result. A 5xx
+//! refusal means the recipient is no longer deliverable (bounce it); a 4xx means routing could
+//! not be decided now (a table is down): keep the envelopes as they are and try again later.
 
 use std::io;
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use petrel_core::Time;
-use petrel_core::config::Config;
-use petrel_core::rules::lookups::{
-    ForwardFile, LocalNames, LookupError, Lookups, StaticLookups, UserInfo,
-};
+use petrel_core::config::{Config, TableSource};
+use petrel_core::queue::{Envelope, EnvelopeId};
+use petrel_core::rules::lookups::{ForwardFile, LocalNames, LookupError, Lookups, UserInfo};
 use petrel_core::rules::resolve::{Recipient, RunAs, Target};
-use petrel_core::rules::router::{Ruleset, SessionFacts};
+use petrel_core::rules::router::{Ruleset, RulesetError, SessionFacts, TEMPORARY_FAILURE};
 use petrel_core::rules::service::Service;
-use petrel_core::rules::{MailAddr, resolve};
+use petrel_core::rules::{MailAddr, StaticLookups, resolve};
 use petrel_core::smtp::Reply;
+use thiserror::Error;
 
-use crate::queue::scheduler::Router;
+use crate::queue::scheduler::{InternalRoute, Router};
+use crate::tables::{self, ProcTable, ProcTables, TableLoadError};
 
 /// One delivery a recipient resolved to, ready to be written into an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,10 +55,27 @@ pub struct Resolved {
     pub target: Option<String>,
 }
 
-/// The daemon's lookups: in-memory tables plus the system around it.
+impl Resolved {
+    /// The envelope for this delivery, made from `template` (an envelope of the same recipient,
+    /// when re-routing): everything is kept — message, sender, recipient, origin, DSN
+    /// parameters, dates, attempts — but the id, which is `id`, and where it goes: `dest`,
+    /// `action` and `target` are this delivery's.
+    #[must_use]
+    pub fn apply_to(&self, template: &Envelope, id: EnvelopeId) -> Envelope {
+        let mut e = template.clone();
+        e.id = id;
+        e.dest.clone_from(&self.dest);
+        e.action = Some(self.action.clone());
+        e.target.clone_from(&self.target);
+        e
+    }
+}
+
+/// The daemon's lookups: in-memory tables, `proc:` tables, and the system around them.
 #[derive(Debug)]
 pub struct DaemonLookups {
     tables: StaticLookups,
+    procs: Vec<Arc<ProcTable>>,
     passwd: PathBuf,
 }
 
@@ -48,8 +85,28 @@ impl DaemonLookups {
     pub fn new(tables: StaticLookups) -> DaemonLookups {
         DaemonLookups {
             tables,
+            procs: Vec::new(),
             passwd: PathBuf::from("/etc/passwd"),
         }
+    }
+
+    /// Adds a `proc:` table, answering for its name (before any in-memory table of that name).
+    #[must_use]
+    pub fn with_proc_table(mut self, table: Arc<ProcTable>) -> DaemonLookups {
+        self.procs.retain(|t| t.name() != table.name());
+        self.procs.push(table);
+        self
+    }
+
+    /// The `proc:` tables.
+    #[must_use]
+    pub fn proc_tables(&self) -> &[Arc<ProcTable>] {
+        &self.procs
+    }
+
+    fn proc(&self, name: &str) -> Option<&ProcTable> {
+        // A handful of tables at most: a scan beats a map.
+        self.procs.iter().find(|t| t.name() == name).map(|t| &**t)
     }
 }
 
@@ -64,6 +121,9 @@ impl Lookups for DaemonLookups {
     fn check(&self, table: &str, service: Service, key: &str) -> Result<bool, LookupError> {
         if table == petrel_core::rules::lookups::GETPWNAM {
             return Ok(self.user(key)?.is_some());
+        }
+        if let Some(proc) = self.proc(table) {
+            return proc.check(service, key);
         }
         self.tables.check(table, service, key)
     }
@@ -83,6 +143,9 @@ impl Lookups for DaemonLookups {
                     u.home
                 )
             }));
+        }
+        if let Some(proc) = self.proc(table) {
+            return proc.lookup(service, key);
         }
         self.tables.lookup(table, service, key)
     }
@@ -145,6 +208,43 @@ impl Lookups for DaemonLookups {
     }
 }
 
+/// What routing is built from besides the configuration: the server's names and where
+/// relative paths start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutingSetup {
+    /// The server's name (a bare `postmaster` is completed with it; `for local`).
+    pub hostname: String,
+    /// More names mail `for local` is addressed to.
+    pub names: Vec<String>,
+    /// The addresses mail `for local` is addressed to.
+    pub addresses: Vec<IpAddr>,
+    /// Relative table paths are taken from here.
+    pub base: PathBuf,
+}
+
+impl RoutingSetup {
+    /// The server's names as the core's built-in tables want them.
+    #[must_use]
+    pub fn local_names(&self) -> LocalNames {
+        let mut local = LocalNames::new(self.hostname.clone(), self.addresses.iter().copied());
+        local.names.clone_from(&self.names);
+        local
+    }
+}
+
+/// Why routing cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RoutingError {
+    /// The match rules do not compile.
+    #[error(transparent)]
+    Rules(#[from] RulesetError),
+    /// A table cannot be loaded (a `file:` table that cannot be read or parsed, a `proc:`
+    /// table that cannot be started).
+    #[error(transparent)]
+    Tables(#[from] TableLoadError),
+}
+
 /// Routing: the rules and the lookups they consult.
 #[derive(Debug)]
 pub struct Routing {
@@ -154,28 +254,45 @@ pub struct Routing {
 }
 
 impl Routing {
-    /// Builds routing from a configuration: compiles the rules and reads its `file:` tables
-    /// (relative paths from `base`). `hostname` is the server's name; `names` more names and
-    /// `addresses` the addresses mail `for local` is addressed to.
+    /// Builds routing from a configuration: compiles the rules, reads its `file:` tables
+    /// (relative paths from `setup.base`), and takes its `proc:` tables from `procs` — the
+    /// running processes when `procs` has them, new ones otherwise (which this returns without
+    /// waiting for: [`ProcTables::wait_ready`] does). Tables `procs` holds that the
+    /// configuration no longer names are dropped from it.
+    ///
+    /// # Errors
+    /// Rules that do not compile, a table file that cannot be read or parsed, a `proc:` table
+    /// that cannot be started.
     pub fn from_config(
         config: &Config,
-        hostname: &str,
-        names: &[String],
-        addresses: &[std::net::IpAddr],
-        base: &Path,
-    ) -> Result<Routing, String> {
-        let ruleset = Ruleset::new(config).map_err(|e| e.to_string())?;
-        let mut local = LocalNames::new(hostname, addresses.iter().copied());
-        local.names = names.to_vec();
-        let tables = StaticLookups::from_config(config, &local, |path| {
-            std::fs::read_to_string(base.join(path)).map_err(|e| e.to_string())
-        })
-        .map_err(|e| e.to_string())?;
+        setup: &RoutingSetup,
+        procs: &ProcTables,
+    ) -> Result<Routing, RoutingError> {
+        let ruleset = Ruleset::new(config)?;
+        let tables = tables::load_static(config, &setup.local_names(), &setup.base)?;
+        let mut lookups = DaemonLookups::new(tables);
+        let mut names = Vec::new();
+        for table in &config.tables {
+            if let TableSource::Proc(command) = &table.source {
+                let proc = procs
+                    .get_or_spawn(&table.name, command)
+                    .map_err(TableLoadError::from)?;
+                lookups = lookups.with_proc_table(proc);
+                names.push(table.name.as_str());
+            }
+        }
+        procs.retain(&names);
         Ok(Routing {
             ruleset,
-            lookups: DaemonLookups::new(tables),
-            hostname: hostname.to_owned(),
+            lookups,
+            hostname: setup.hostname.clone(),
         })
+    }
+
+    /// Whether resolving may block on another process (the routing has `proc:` tables).
+    #[must_use]
+    pub fn may_block(&self) -> bool {
+        !self.lookups.procs.is_empty()
     }
 
     /// The compiled rules.
@@ -231,11 +348,34 @@ impl Routing {
     }
 }
 
+impl Routing {
+    /// Routes a queued envelope's recipient again, with this routing: the original `RCPT TO`
+    /// from the envelope's sender, in a session with the facts the envelope kept (see the
+    /// module documentation for what the scheduler does with the result). May block on a
+    /// `proc:` table ([`SharedRouting::reroute`] does not).
+    ///
+    /// # Errors
+    /// The refusal of the recipient: 4xx when routing cannot be decided now, 5xx when the
+    /// recipient is no longer deliverable.
+    pub fn reroute(&self, envelope: &Envelope, now: Time) -> Result<Vec<Resolved>, Reply> {
+        let session = SessionFacts::from_origin(&envelope.origin);
+        self.resolve(&session, &envelope.sender, &envelope.rcpt, now)
+    }
+}
+
 impl Router for Routing {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         self.resolve(&SessionFacts::socket(), "", rcpt, now)
-            .map(|ds| ds.into_iter().map(|d| (d.dest, d.action)).collect())
+            .map(|ds| {
+                ds.into_iter()
+                    .map(|d| InternalRoute {
+                        dest: d.dest,
+                        action: d.action,
+                        target: d.target,
+                    })
+                    .collect()
+            })
     }
 }
 
@@ -255,11 +395,97 @@ impl SharedRouting {
     pub fn current(&self) -> Arc<Routing> {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Makes `routing` the current routing and returns the one it replaces. Whoever holds
+    /// the old one (a recipient being resolved) finishes with it.
+    pub fn replace(&self, routing: Routing) -> Arc<Routing> {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *current, Arc::new(routing))
+    }
+
+    /// Resolves one recipient with the current routing ([`Routing::resolve`]): on tokio's
+    /// blocking pool when the routing has `proc:` tables, so that waiting for their answers
+    /// never holds a runtime thread; in place otherwise.
+    ///
+    /// # Errors
+    /// The reply refusing the recipient.
+    pub async fn resolve(
+        &self,
+        session: &SessionFacts,
+        sender: &str,
+        rcpt: &str,
+        now: Time,
+    ) -> Result<Vec<Resolved>, Reply> {
+        let routing = self.current();
+        if !routing.may_block() {
+            return routing.resolve(session, sender, rcpt, now);
+        }
+        let (session, sender, rcpt) = (session.clone(), sender.to_owned(), rcpt.to_owned());
+        tokio::task::spawn_blocking(move || routing.resolve(&session, &sender, &rcpt, now))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "recipient resolution failed");
+                Err(TEMPORARY_FAILURE)
+            })
+    }
+
+    /// Routes a queued envelope again with the current routing ([`Routing::reroute`]), on the
+    /// blocking pool when the routing has `proc:` tables.
+    ///
+    /// # Errors
+    /// The refusal of the recipient (see [`Routing::reroute`]).
+    pub async fn reroute(&self, envelope: &Envelope, now: Time) -> Result<Vec<Resolved>, Reply> {
+        let routing = self.current();
+        if !routing.may_block() {
+            return routing.reroute(envelope, now);
+        }
+        let envelope = envelope.clone();
+        tokio::task::spawn_blocking(move || routing.reroute(&envelope, now))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "re-routing failed");
+                Err(TEMPORARY_FAILURE)
+            })
+    }
+}
+
+fn to_routes(resolved: Vec<Resolved>) -> Vec<InternalRoute> {
+    resolved
+        .into_iter()
+        .map(|d| InternalRoute {
+            dest: d.dest,
+            action: d.action,
+            target: d.target,
+        })
+        .collect()
 }
 
 impl Router for SharedRouting {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
-        self.current().route_internal(rcpt)
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        let routing = self.current();
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let result = if routing.may_block() && multi_thread {
+            tokio::task::block_in_place(|| routing.reroute(envelope, now))
+        } else {
+            routing.reroute(envelope, now)
+        };
+        result.map(to_routes)
+    }
+
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
+        let routing = self.current();
+        // The scheduler calls this from a task. A lookup in a `proc:` table blocks, so on a
+        // multi-threaded runtime step out of it; on a current-thread runtime (tests) the wait
+        // is bounded by the request timeout, and the table's own thread still answers.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if routing.may_block() && multi_thread {
+            tokio::task::block_in_place(|| routing.route_internal(rcpt))
+        } else {
+            routing.route_internal(rcpt)
+        }
     }
 }
 
@@ -365,6 +591,66 @@ pub use resolve::Delivery;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use petrel_core::config::{self, ParseOptions};
+    use petrel_core::queue::MsgId;
+
+    fn routing(text: &str) -> Routing {
+        let config = config::parse("t.conf", text, &ParseOptions::default()).unwrap();
+        let setup = RoutingSetup {
+            hostname: "mx.test".into(),
+            ..RoutingSetup::default()
+        };
+        Routing::from_config(&config, &setup, &ProcTables::default()).unwrap()
+    }
+
+    #[test]
+    fn queued_envelopes_are_routed_again_from_their_origin() {
+        let mut e = Envelope::new(
+            EnvelopeId::new(MsgId(7), 0),
+            "sender@client.test",
+            "list@mx.test",
+            Time::from_secs(1_700_000_000),
+            Time::from_secs(1_700_400_000),
+        );
+        e.origin.src = Some("192.0.2.1".parse().unwrap());
+        e.origin.tag = Some("in".into());
+        e.origin.helo = Some("client.test".into());
+        e.attempts = 2;
+        let now = Time::from_secs(1_700_000_100);
+        // The recipient as the configuration first routed it: through the listener's tag.
+        let first = routing(
+            "table lists { list = \"alice@remote.test, bob@remote.test\" }\n\
+             action \"relay\" relay\n\
+             action \"local\" maildir virtual <lists>\n\
+             match from any tag \"in\" for domain \"mx.test\" action \"local\"\n\
+             match from local for any action \"relay\"\n",
+        );
+        let resolved = first.reroute(&e, now).unwrap();
+        let dests: Vec<&str> = resolved.iter().map(|r| r.dest.as_str()).collect();
+        assert_eq!(dests, ["alice@remote.test", "bob@remote.test"]);
+        let again = resolved[1].apply_to(&e, EnvelopeId::new(MsgId(7), 1));
+        assert_eq!(again.id, EnvelopeId::new(MsgId(7), 1));
+        assert_eq!(again.dest, "bob@remote.test");
+        assert_eq!(again.action.as_deref(), Some("relay"));
+        assert_eq!(again.target, None);
+        assert_eq!((again.rcpt.as_str(), again.attempts), ("list@mx.test", 2));
+        assert_eq!(again.origin, e.origin);
+        // A configuration where that listener's mail is no longer accepted for the domain.
+        let second = routing(
+            "action \"relay\" relay\n\
+             match from any tag \"other\" for domain \"mx.test\" action \"relay\"\n",
+        );
+        let refused = second.reroute(&e, now).unwrap_err();
+        assert_eq!(refused.code, 550, "{refused}");
+        // The same envelope, from the local socket (no address kept): `from local` matches.
+        e.origin.src = None;
+        e.origin.tag = None;
+        let local = routing(
+            "action \"relay\" relay\n\
+             match from local for any action \"relay\"\n",
+        );
+        assert_eq!(local.reroute(&e, now).unwrap().len(), 1);
+    }
 
     #[test]
     fn targets_round_trip() {

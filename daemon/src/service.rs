@@ -1,14 +1,20 @@
 //! The running daemon: listeners, one task per session, and an orderly shutdown in which every
 //! session is told 421 before the process exits.
+//!
+//! Concurrent sessions are bounded, over all listeners together and per client address
+//! ([`SessionLimits`]): a connection over either limit is told `421 4.7.0` and closed at once,
+//! before any session state, TLS handshake or DNS lookup is spent on it.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petrel_core::config::{AddressFamily, Config, ListenOn, Listener, TlsMode};
 use petrel_core::session::server::{AuthPolicy, ServerConfig, TlsPolicy};
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -49,6 +55,111 @@ pub trait HandlerFactory: Send + Sync + 'static {
 pub struct ServiceConfig {
     /// The listeners.
     pub listeners: Vec<ListenerConfig>,
+    /// How many sessions may be open at once.
+    pub limits: SessionLimits,
+}
+
+/// Bounds on concurrent sessions, over all listeners together.
+///
+/// The configuration language has no directive for these (OpenSMTPD's `smtp limit` knows only
+/// `max-mails` and `max-rcpt`), so they are set in code: [`crate::engine::EngineOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Sessions open at once, from everywhere.
+    pub max_sessions: usize,
+    /// Sessions open at once from one client address.
+    pub max_per_source: usize,
+}
+
+impl SessionLimits {
+    /// The default: 1000 sessions, 50 per client address. A server expecting many idle
+    /// clients (a benchmark holding 10,000 open) raises them.
+    pub const DEFAULT: SessionLimits = SessionLimits {
+        max_sessions: 1000,
+        max_per_source: 50,
+    };
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits::DEFAULT
+    }
+}
+
+/// Which limit refused a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitExceeded {
+    /// [`SessionLimits::max_sessions`].
+    Global(usize),
+    /// [`SessionLimits::max_per_source`].
+    PerSource(usize),
+}
+
+/// Counts open sessions against [`SessionLimits`]. Shared by every accept loop.
+#[derive(Debug)]
+pub struct SessionCounter {
+    limits: SessionLimits,
+    /// Sessions open in total, and per client address (addresses with none are removed, so the
+    /// map holds only current clients).
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One counted session; dropping it frees its place.
+#[derive(Debug)]
+pub struct SessionPermit {
+    counter: Arc<SessionCounter>,
+    ip: IpAddr,
+}
+
+impl SessionCounter {
+    /// A counter with nothing open.
+    #[must_use]
+    pub fn new(limits: SessionLimits) -> Arc<SessionCounter> {
+        Arc::new(SessionCounter {
+            limits,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// Counts a new session from `ip`, or says which limit it would exceed.
+    ///
+    /// # Errors
+    /// The limit that refuses it.
+    pub fn try_open(self: &Arc<Self>, ip: IpAddr) -> Result<SessionPermit, LimitExceeded> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_ip) = &mut *open;
+        if *total >= self.limits.max_sessions {
+            return Err(LimitExceeded::Global(self.limits.max_sessions));
+        }
+        let from_ip = per_ip.entry(ip).or_insert(0);
+        if *from_ip >= self.limits.max_per_source {
+            let limit = self.limits.max_per_source;
+            if *from_ip == 0 {
+                per_ip.remove(&ip);
+            }
+            return Err(LimitExceeded::PerSource(limit));
+        }
+        *from_ip += 1;
+        *total += 1;
+        Ok(SessionPermit {
+            counter: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SessionPermit {
+    fn drop(&mut self) {
+        let mut open = self.counter.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_ip) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Why a configuration cannot be served.
@@ -86,6 +197,8 @@ impl ServiceConfig {
     /// read here, so that a mistake in any of them stops the daemon at start, naming the file.
     pub fn from_config(config: &Config, server_name: &str) -> Result<ServiceConfig, ServiceError> {
         let mut listeners = Vec::new();
+        // Reverse lookups cost a DNS round trip per connection: only when the rules use them.
+        let needs_rdns = crate::inbound::needs_rdns(config);
         for l in &config.listeners {
             if l.on == ListenOn::Socket {
                 // The local enqueue socket arrives with local submission.
@@ -118,6 +231,7 @@ impl ServiceConfig {
                 tag: l.tag.clone(),
                 mask_src: l.mask_src,
                 received_auth: l.received_auth,
+                rdns: needs_rdns,
             };
             for ip in listen_addresses(&l.on, l.family).map_err(ServiceError::Unsupported)? {
                 listeners.push(ListenerConfig {
@@ -128,7 +242,10 @@ impl ServiceConfig {
                 });
             }
         }
-        Ok(ServiceConfig { listeners })
+        Ok(ServiceConfig {
+            listeners,
+            limits: SessionLimits::default(),
+        })
     }
 }
 
@@ -243,6 +360,7 @@ fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<
 #[derive(Debug)]
 pub struct Service {
     listeners: Vec<(TcpListener, ListenerConfig)>,
+    limits: SessionLimits,
 }
 
 impl Service {
@@ -264,7 +382,10 @@ impl Service {
             let e = last_error.unwrap_or_else(|| io::Error::other("no listen address configured"));
             return Err(ServiceError::Bind(e));
         }
-        Ok(Service { listeners })
+        Ok(Service {
+            listeners,
+            limits: config.limits,
+        })
     }
 
     /// The addresses actually bound (with the ports the kernel chose for port 0).
@@ -284,12 +405,17 @@ impl Service {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let ids = Arc::new(IdGenerator::new());
+        let counter = SessionCounter::new(self.limits);
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();
         for (listener, config) in self.listeners {
-            let ids = ids.clone();
+            let shared = Shared {
+                factory: factory.clone(),
+                ids: ids.clone(),
+                counter: counter.clone(),
+            };
             let stop = shutdown.clone();
-            accepts.spawn(accept_loop(listener, config, factory.clone(), ids, stop));
+            accepts.spawn(accept_loop(listener, config, shared, stop));
         }
         let _ = shutdown.wait_for(|stop| *stop).await;
         tracing::info!("shutting down");
@@ -318,13 +444,40 @@ impl ExtendFrom for Sessions {
     }
 }
 
+/// What every accept loop shares.
+struct Shared<H> {
+    factory: Arc<H>,
+    ids: Arc<IdGenerator>,
+    counter: Arc<SessionCounter>,
+}
+
+/// How long a refused client gets to take its `421` before the socket is closed anyway.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tells a connection over the limits `421 4.7.0` (in plaintext, so not on an smtps listener,
+/// where the client expects a handshake: that one is just closed) and closes it.
+async fn refuse(mut stream: TcpStream, hostname: String, plaintext: bool) {
+    if plaintext {
+        let line = format!("421 4.7.0 {hostname} Too many connections, try again later\r\n");
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+            stream.write_all(line.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+    }
+}
+
 async fn accept_loop<H: HandlerFactory>(
     listener: TcpListener,
     config: ListenerConfig,
-    factory: Arc<H>,
-    ids: Arc<IdGenerator>,
+    shared: Shared<H>,
     shutdown: watch::Receiver<bool>,
 ) -> Sessions {
+    let Shared {
+        factory,
+        ids,
+        counter,
+    } = shared;
     let mut sessions = JoinSet::new();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -339,6 +492,22 @@ async fn accept_loop<H: HandlerFactory>(
         let Ok(local) = stream.local_addr() else {
             continue;
         };
+        let permit = match counter.try_open(peer.ip()) {
+            Ok(permit) => permit,
+            Err(limit) => {
+                let (which, max) = match limit {
+                    LimitExceeded::Global(n) => ("sessions", n),
+                    LimitExceeded::PerSource(n) => ("sessions from this address", n),
+                };
+                tracing::warn!(%peer, %local, limit = which, max, "too many connections: refused with 421");
+                // Written from a task of its own: a client that does not read must not hold
+                // up the accept loop.
+                let plaintext = !config.security.implicit_tls;
+                sessions.spawn(refuse(stream, config.server.hostname.clone(), plaintext));
+                while sessions.try_join_next().is_some() {}
+                continue;
+            }
+        };
         let conn = Connection {
             id: ids.next_id(),
             peer,
@@ -349,6 +518,8 @@ async fn accept_loop<H: HandlerFactory>(
         let mut handler = factory.handler(&conn, &config.facts);
         let stop = shutdown.clone();
         sessions.spawn(async move {
+            // Held for as long as the session runs.
+            let _permit = permit;
             tracing::info!(session = %hex(conn.id), %peer, %local, "connected");
             // An smtps handshake runs inside the session task, never in this accept loop, so
             // a slow client cannot hold up the others.

@@ -211,6 +211,24 @@ async fn root_daemon_delivers_files_through_the_helper() {
     assert_eq!((new.len(), junk.len()), (1, 1));
     assert_eq!(std::fs::metadata(&junk[0]).unwrap().uid(), NOBODY);
 
+    // A delivery with a stable name, repeated (as after a crash), keeps one copy; the helper
+    // gets the name too.
+    let mut named = rcpt.clone();
+    named.unique = Some("1700000000.M1E00000001000000000".into());
+    for _ in 0..2 {
+        let mut req = DeliveryRequest::new("a@b.c", MESSAGE, std::slice::from_ref(&named), &method);
+        req.options = &opts;
+        assert_eq!(deliver(req).await, vec![Outcome::Delivered]);
+    }
+    let new = files_in(&home.path().join("Maildir/new"));
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().any(|f| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("1700000000.M1E00000001000000000.")
+    }));
+
     // A spool directory only root may write to: root creates the mailbox for the user, the
     // helper appends to it (without a dot lock, which it cannot create there).
     let spool = tempfile::tempdir().unwrap();

@@ -331,3 +331,35 @@ async fn permanent_failures() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn a_repeated_delivery_with_a_stable_name_keeps_one_copy() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("Maildir");
+    let mut bob = rcpt("bob@example.org", virtual_user(home.path()));
+    bob.unique = Some("1700000000.M5E0123456700000000".into());
+    let method = maildir(&root, false);
+    // The queue repeats a delivery it could not record (a crash): the first copy stays.
+    for _ in 0..3 {
+        let outcome = deliver_one("alice@example.org", MESSAGE, &bob, &method).await;
+        assert_eq!(outcome, Outcome::Delivered);
+    }
+    let new = files_in(&root.join("new"));
+    assert_eq!(new.len(), 1);
+    let name = new[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("1700000000.M5E0123456700000000.") && name.contains(",S="),
+        "{name}"
+    );
+    assert!(files_in(&root.join("tmp")).is_empty());
+    // Another envelope, another file; a name that could leave the folder is not used.
+    let mut carol = rcpt("carol@example.org", virtual_user(home.path()));
+    carol.unique = Some("../../escape".into());
+    assert_eq!(
+        deliver_one("alice@example.org", MESSAGE, &carol, &method).await,
+        Outcome::Delivered
+    );
+    let new = files_in(&root.join("new"));
+    assert_eq!(new.len(), 2);
+    assert!(!home.path().join("escape").exists());
+}

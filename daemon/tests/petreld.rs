@@ -57,6 +57,7 @@ async fn start_with(extra: &str) -> Running {
         hostname: "mx.test".into(),
         data_dir: dir.path().join("data"),
         base: dir.path().to_owned(),
+        ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
     let addr = engine.addrs()[0];
@@ -195,6 +196,7 @@ async fn a_message_survives_a_restart_before_delivery() {
         hostname: "mx.test".into(),
         data_dir: dir.path().join("data"),
         base: dir.path().to_owned(),
+        ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
     let snapshot = engine.scheduler().snapshot().await;
@@ -321,4 +323,67 @@ fn check_mode_prints_the_normal_form_or_the_errors() {
         "{errors}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn fixing_the_configuration_fixes_mail_already_queued() {
+    // First the recipient's domain is (wrongly) relayed to a host that refuses connections:
+    // the message waits in the queue. Restarted with the rules fixed, the daemon routes the
+    // waiting envelope again and delivers it locally.
+    let dir = tempfile::tempdir().unwrap();
+    let dead = free_port();
+    let conf = |port: u16, rule: &str| {
+        format!(
+            "listen on 127.0.0.1 port {port}\n\
+             table everyone {{ \"@\" = \"petrel\" }}\n\
+             table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+             action \"local\" maildir \"mail/%{{dest.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+             action \"wrong\" relay host \"smtp+notls://127.0.0.1:{dead}\"\n\
+             match from any for domain \"mx.test\" action \"{rule}\"\n"
+        )
+    };
+    let start = |text: String| {
+        let config = config::parse("test.conf", &text, &ParseOptions::default()).unwrap();
+        let options = EngineOptions {
+            hostname: "mx.test".into(),
+            data_dir: dir.path().join("data"),
+            base: dir.path().to_owned(),
+            ..EngineOptions::default()
+        };
+        async move { Engine::start(&config, options).await.unwrap() }
+    };
+    let engine = start(conf(free_port(), "wrong")).await;
+    let mut events = engine.scheduler().subscribe();
+    let (mut c, _) = Client::connect(engine.addrs()[0]).await;
+    c.send(b"HELO client.test\r\n").await;
+    c.send(b"MAIL FROM:<a@client.test>\r\n").await;
+    c.send(b"RCPT TO:<dave@mx.test>\r\n").await;
+    c.send(b"DATA\r\n").await;
+    assert!(
+        c.send(b"Subject: stuck\r\n\r\nbody\r\n.\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    loop {
+        match events.recv().await.unwrap() {
+            QueueEvent::Deferred(..) => break,
+            QueueEvent::Delivered(_) => panic!("delivered through a closed port"),
+            _ => {}
+        }
+    }
+    engine.shutdown().await;
+
+    let engine = start(conf(free_port(), "local")).await;
+    let mut events = engine.scheduler().subscribe();
+    let snapshot = engine.scheduler().snapshot().await;
+    assert_eq!(snapshot.len(), 1);
+    assert_eq!(snapshot[0].envelope.action.as_deref(), Some("local"));
+    engine.scheduler().schedule_now(None);
+    loop {
+        if let QueueEvent::Delivered(_) = events.recv().await.unwrap() {
+            break;
+        }
+    }
+    assert_eq!(maildir_messages(&dir.path().join("mail/dave")).len(), 1);
+    engine.shutdown().await;
 }

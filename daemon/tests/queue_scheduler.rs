@@ -15,7 +15,8 @@ use petrel_core::session::client::OutcomeKind;
 use petrel_core::smtp::{EnhancedCode, Reply};
 use petrel_daemon::clock::TokioClock;
 use petrel_daemon::queue::scheduler::{
-    self, Attempt, Batch, Deliver, QueueEvent, Router, SchedulerConfig, SchedulerHandle,
+    self, Attempt, Batch, Deliver, InternalRoute, QueueEvent, Router, SchedulerConfig,
+    SchedulerHandle, Throttle,
 };
 use petrel_daemon::queue::{Inline, Store};
 use tokio::sync::broadcast;
@@ -86,13 +87,17 @@ impl Deliver for Scripted {
 struct ToLocal;
 
 impl Router for ToLocal {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply> {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
         let dest = if rcpt.contains('@') {
             rcpt.to_owned()
         } else {
             format!("{rcpt}@mx.test")
         };
-        Ok(vec![(dest, "local".into())])
+        Ok(vec![InternalRoute {
+            dest,
+            action: "local".into(),
+            target: None,
+        }])
     }
 }
 
@@ -325,4 +330,115 @@ async fn recovered_envelopes_are_scheduled_again() {
     let mut w = world(Some(fs.clone())).await;
     w.until(|e| matches!(e, QueueEvent::Delivered(_))).await;
     assert_eq!(w.deliver.delivered().len(), 1);
+}
+
+/// A slow delivery agent (10 s per batch) that throttles the "outbound" action to two batches
+/// per domain, and records how many batches of each kind were in delivery at once.
+#[derive(Default)]
+struct Slow {
+    /// Kind ("outbound", "outbound bounce", "local") -> (in delivery now, most at once).
+    active: Mutex<std::collections::HashMap<String, (usize, usize)>>,
+}
+
+impl Slow {
+    fn peak(&self, kind: &str) -> usize {
+        self.active.lock().unwrap().get(kind).map_or(0, |a| a.1)
+    }
+}
+
+impl Deliver for Slow {
+    async fn deliver(&self, batch: Batch) -> Vec<Attempt> {
+        let bounce = batch.envelopes[0].sender.is_empty();
+        let kind = format!("{}{}", batch.action, if bounce { " bounce" } else { "" });
+        {
+            let mut active = self.active.lock().unwrap();
+            let a = active.entry(kind.clone()).or_default();
+            a.0 += 1;
+            a.1 = a.1.max(a.0);
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        self.active.lock().unwrap().get_mut(&kind).unwrap().0 -= 1;
+        batch
+            .envelopes
+            .iter()
+            .map(|e| Attempt {
+                id: e.id,
+                kind: OutcomeKind::Delivered,
+                reply: Reply::new(250, EnhancedCode::new(2, 0, 0), "ok"),
+                remote_mta: None,
+                dsn_passed: true,
+            })
+            .collect()
+    }
+
+    fn throttle(&self, action: &str, domain: &str) -> Option<Throttle> {
+        (action == "outbound").then(|| Throttle {
+            key: domain.to_owned(),
+            max_in_flight: 2,
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn relaying_is_throttled_per_destination_but_local_delivery_and_bounces_are_not() {
+    let fs = MemFs::default();
+    let (store, _) = Store::open(Arc::new(fs), Inline, PathBuf::from("/q"), 3)
+        .await
+        .unwrap();
+    let deliver = Arc::new(Slow::default());
+    let handle = scheduler::spawn(
+        store.clone(),
+        deliver.clone(),
+        Arc::new(ToLocal),
+        Arc::new(TokioClock::starting_at(T0)),
+        SchedulerConfig::default(),
+        Vec::new(),
+    );
+    let mut events = handle.subscribe();
+    let mut submitted = 0;
+    for (sender, rcpt, action, n) in [
+        ("a@example.org", "b@example.net", "outbound", 6),
+        ("a@example.org", "c@example.com", "outbound", 1),
+        ("", "b@example.net", "outbound", 3),
+        ("a@example.org", "b@mx.test", "local", 6),
+    ] {
+        for _ in 0..n {
+            let mut inc = store.begin();
+            inc.write(b"Subject: x\r\n\r\nx\r\n").await;
+            let msg = inc.msg();
+            let mut e = Envelope::new(
+                EnvelopeId::new(msg, 0),
+                sender,
+                rcpt,
+                T0,
+                T0 + Duration::from_secs(86_400),
+            );
+            e.action = Some(action.into());
+            inc.commit(std::slice::from_ref(&e)).await.unwrap();
+            handle.enqueue(msg, vec![e]);
+            submitted += 1;
+        }
+    }
+    let start = tokio::time::Instant::now();
+    let mut delivered = 0;
+    while delivered < submitted {
+        if let QueueEvent::Delivered(_) = events.recv().await.unwrap() {
+            delivered += 1;
+        }
+    }
+    // Two at a time to example.net (waiting batches were delayed, not failed); the other
+    // domain had a place of its own; local deliveries and bounces all went at once.
+    assert_eq!(
+        deliver.peak("outbound"),
+        3,
+        "2 to example.net + 1 to example.com"
+    );
+    assert_eq!(deliver.peak("outbound bounce"), 3);
+    assert_eq!(deliver.peak("local"), 6);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(30),
+        "6 batches, 2 at a time"
+    );
+    assert!(handle.snapshot().await.is_empty());
 }

@@ -3,6 +3,11 @@
 //! Runs in the foreground and logs to standard error. Without `-f` it runs its embedded
 //! default configuration: SMTP on 127.0.0.1 and ::1, port 2525, mail for this machine filed
 //! into maildirs under `./petrel-data/mail/`, the queue under `./petrel-data/queue/`.
+//!
+//! Signals: `SIGTERM` and `SIGINT` stop it (sessions are told 421); `SIGHUP` reloads the
+//! tables — every `file:` table is read again and every `proc:` table is sent `update` —
+//! without dropping sessions; a table file that does not parse leaves the current tables in
+//! place and logs the error with its file and line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         hostname: host_name(),
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
+        ..EngineOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,6 +88,12 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers first: a SIGHUP that arrives once "listening" is logged must reload, not
+        // kill the daemon with the default action.
+        let Some(mut signals) = Signals::new() else {
+            eprintln!("petreld: cannot handle signals");
+            return ExitCode::FAILURE;
+        };
         let engine = match Engine::start(&config, options.clone()).await {
             Ok(e) => e,
             Err(e) => {
@@ -93,7 +105,11 @@ fn main() -> ExitCode {
             tracing::info!(%addr, "listening");
         }
         announce(&args, &options, engine.addrs());
-        wait_for_signal().await;
+        while signals.next().await == Signal::Reload {
+            // The outcome is logged either way; a failed reload keeps the daemon running
+            // with the tables it had.
+            let _ = engine.reload_tables().await;
+        }
         engine.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -124,19 +140,40 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
         );
     }
 }
-/// Waits for SIGTERM or SIGINT.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGHUP: reload the tables.
+    Reload,
+    /// SIGTERM or SIGINT: stop.
+    Stop,
+}
+
+/// The signals petreld handles.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; `None` if that is impossible.
+    fn new() -> Option<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+
+    /// Waits for the next signal.
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
     }
 }
 

@@ -111,11 +111,18 @@ pub async fn deliver_files(
     cmd.arg("--hostname").arg(options.hostname());
     cmd.arg("--lock-timeout-ms")
         .arg(options.lock_timeout.as_millis().to_string());
+    let named = targets.iter().any(|(rcpt, _)| rcpt.unique.is_some());
+    if named {
+        cmd.arg("--named");
+    }
     cmd.arg("--");
     for (rcpt, path) in targets {
         cmd.arg(path)
             .arg(rcpt.original())
             .arg(rcpt.extension.as_deref().unwrap_or(""));
+        if named {
+            cmd.arg(rcpt.unique.as_deref().unwrap_or(""));
+        }
     }
     cmd.uid(uid)
         .gid(gid)

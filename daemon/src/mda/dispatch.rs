@@ -230,6 +230,7 @@ struct OwnedJob {
     delivered_to: String,
     extension: Option<String>,
     junk: bool,
+    unique: Option<String>,
 }
 
 impl OwnedJob {
@@ -241,6 +242,7 @@ impl OwnedJob {
             delivered_to: rcpt.original().to_owned(),
             extension: rcpt.extension.clone(),
             junk,
+            unique: rcpt.unique.clone(),
         }
     }
 
@@ -252,6 +254,7 @@ impl OwnedJob {
             delivered_to: &self.delivered_to,
             extension: self.extension.as_deref(),
             junk: self.junk,
+            unique: self.unique.as_deref(),
         }
     }
 }

@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! petrel-deliver maildir [--junk] | mbox
-//!     --sender ADDR --hostname NAME --lock-timeout-ms N
-//!     -- PATH DELIVERED-TO EXTENSION [PATH DELIVERED-TO EXTENSION …]
+//!     --sender ADDR --hostname NAME --lock-timeout-ms N [--named]
+//!     -- PATH DELIVERED-TO EXTENSION [UNIQUE] [PATH DELIVERED-TO EXTENSION [UNIQUE] …]
 //! ```
 //!
 //! The message, as queued (CRLF), comes on standard input. Each group of three arguments after
-//! `--` is one recipient's copy (an empty EXTENSION for none). For each, in order, the helper
+//! `--` is one recipient's copy (an empty EXTENSION for none); with `--named`, each group has a
+//! fourth, the delivery's stable maildir name (empty for none; see
+//! [`Recipient::unique`](super::Recipient::unique)). For each, in order, the helper
 //! prints one line on standard output: `ok`, `temporary REASON` or `permanent REASON`, then exits
 //! 0. Anything else (a crash, a usage error: exit 64, running as root: exit 75) leaves copies
 //! without a line, which the daemon counts as temporary failures.
@@ -32,8 +34,11 @@ struct HelperArgs {
     sender: String,
     hostname: String,
     lock_timeout: Duration,
-    targets: Vec<(PathBuf, String, Option<String>)>,
+    /// Path, delivered-to, extension, stable name.
+    targets: Vec<Target>,
 }
+
+type Target = (PathBuf, String, Option<String>, Option<String>);
 
 fn parse_args(args: Vec<OsString>) -> Result<HelperArgs, String> {
     let mut args = args.into_iter();
@@ -53,6 +58,7 @@ fn parse_args(args: Vec<OsString>) -> Result<HelperArgs, String> {
     let mut sender = None;
     let mut hostname = None;
     let mut lock_timeout = Duration::from_secs(30);
+    let mut named = false;
     loop {
         let option = next("option")?.ok_or("missing --")?;
         let mut value = |what: &str| next(what)?.ok_or_else(|| format!("missing {what}"));
@@ -69,6 +75,7 @@ fn parse_args(args: Vec<OsString>) -> Result<HelperArgs, String> {
                     .map_err(|_| format!("invalid lock timeout {ms:?}"))?;
                 lock_timeout = Duration::from_millis(ms);
             }
+            "--named" => named = true,
             "--" => break,
             a => return Err(format!("unknown option {a:?}")),
         }
@@ -78,7 +85,13 @@ fn parse_args(args: Vec<OsString>) -> Result<HelperArgs, String> {
         let delivered_to = next("recipient")?.ok_or("missing recipient")?;
         let extension = next("extension")?.ok_or("missing extension")?;
         let extension = Some(extension).filter(|e| !e.is_empty());
-        targets.push((PathBuf::from(path), delivered_to, extension));
+        let unique = if named {
+            let unique = next("unique name")?.ok_or("missing unique name")?;
+            Some(unique).filter(|u| !u.is_empty())
+        } else {
+            None
+        };
+        targets.push((PathBuf::from(path), delivered_to, extension, unique));
     }
     if targets.is_empty() {
         return Err("no mailbox given".into());
@@ -101,7 +114,7 @@ pub fn helper_main() -> ExitCode {
             eprintln!("petrel-deliver: {e}");
             eprintln!(
                 "usage: petrel-deliver maildir [--junk] | mbox --sender ADDR [--hostname NAME] \
-                 [--lock-timeout-ms N] -- PATH DELIVERED-TO EXTENSION ..."
+                 [--lock-timeout-ms N] [--named] -- PATH DELIVERED-TO EXTENSION [UNIQUE] ..."
             );
             return ExitCode::from(64);
         }
@@ -124,13 +137,14 @@ pub fn helper_main() -> ExitCode {
     let jobs: Vec<local::Job<'_>> = args
         .targets
         .iter()
-        .map(|(path, delivered_to, extension)| local::Job {
+        .map(|(path, delivered_to, extension, unique)| local::Job {
             sender: &args.sender,
             message: &message,
             path,
             delivered_to,
             extension: extension.as_deref(),
             junk,
+            unique: unique.as_deref(),
         })
         .collect();
     let results = local::deliver(method, &jobs, &args.hostname, args.lock_timeout);
@@ -202,5 +216,18 @@ mod tests {
             .is_err()
         );
         assert!(parse_args(args(&["exec", "--sender", "a", "--", "/x", "a", ""])).is_err());
+
+        let named = parse_args(args(&[
+            "maildir", "--sender", "a", "--named", "--", "/x", "a", "", "1.E2", "/y", "b", "", "",
+        ]))
+        .unwrap();
+        assert_eq!(named.targets[0].3.as_deref(), Some("1.E2"));
+        assert_eq!(named.targets[1].3, None);
+        assert!(
+            parse_args(args(&[
+                "maildir", "--sender", "a", "--named", "--", "/x", "a", ""
+            ]))
+            .is_err()
+        );
     }
 }

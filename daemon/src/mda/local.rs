@@ -31,6 +31,8 @@ pub struct Job<'a> {
     pub extension: Option<&'a str>,
     /// Maildir: file the message into `.Junk` if it is marked as spam (the `junk` option).
     pub junk: bool,
+    /// Maildir: the stable name of this delivery (see [`super::Recipient::unique`]).
+    pub unique: Option<&'a str>,
 }
 
 /// Converts each distinct message once, however many recipients it has.
@@ -92,6 +94,7 @@ fn deliver_maildir(jobs: &[Job<'_>], hostname: &str) -> Vec<Result<(), DeliveryE
             extension: job.extension,
             head,
             body: &bodies.cache[*body].1,
+            unique: job.unique,
         })
         .collect();
     maildir::write_batch(&items, hostname)

@@ -7,6 +7,13 @@
 //!
 //! [`write_batch`] takes several messages at once and syncs each directory once, whatever the
 //! number of files renamed into it: on a busy system that is most of the cost of a delivery.
+//!
+//! A delivery from the queue has a stable name ([`Item::unique`]): if the daemon dies after
+//! the file reached `new/` but before the queue recorded the delivery, the queue delivers it
+//! again after the restart, and the second attempt finds the first copy under the same name
+//! and keeps it rather than adding a duplicate. (A copy a reader already moved to `cur/` in
+//! that instant is not looked for: that would mean reading the whole of `cur/` on every
+//! delivery.)
 
 use std::collections::BTreeSet;
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -33,6 +40,9 @@ pub struct Item<'a> {
     pub head: &'a [u8],
     /// The message, LF line endings.
     pub body: &'a [u8],
+    /// A stable name for this delivery (see the module documentation): the file is named
+    /// `UNIQUE.HOST,S=SIZE`. `None`: a fresh unique name.
+    pub unique: Option<&'a str>,
 }
 
 /// Delivers every item; returns, per item, the path of the new file. Each directory that
@@ -105,7 +115,22 @@ fn write_one(
     };
 
     let size = item.head.len() + item.body.len();
-    let (name, tmp, mut file) = create_unique(&folder.join("tmp"), hostname, size)?;
+    let new_dir = folder.join("new");
+    let (name, tmp, mut file) = match item.unique.filter(|u| valid_unique(u)) {
+        Some(unique) => {
+            let name = format!("{unique}.{hostname},S={size}");
+            let new = new_dir.join(&name);
+            if new.exists() {
+                // Delivered by an attempt the queue did not get to record. Its rename may not
+                // be durable yet if that attempt failed on the directory sync: sync again.
+                tracing::info!(file = %new.display(), "maildir: the copy of an earlier attempt is there; not delivered again");
+                dirs.push(new_dir);
+                return Ok(new);
+            }
+            create_named(&folder.join("tmp"), name)?
+        }
+        None => create_unique(&folder.join("tmp"), hostname, size)?,
+    };
     let written = (|| {
         file.write_all(item.head)?;
         file.write_all(item.body)?;
@@ -116,7 +141,6 @@ fn write_one(
         let _ = std::fs::remove_file(&tmp);
         return Err(DeliveryError::io("writing", tmp, e));
     }
-    let new_dir = folder.join("new");
     let new = new_dir.join(&name);
     if let Err(e) = std::fs::rename(&tmp, &new) {
         let _ = std::fs::remove_file(&tmp);
@@ -206,6 +230,30 @@ fn create_unique(
     }
 }
 
+/// A stable name must not climb out of the folder nor clash with maildir's own separators.
+fn valid_unique(unique: &str) -> bool {
+    !unique.is_empty()
+        && !unique.starts_with('.')
+        && unique
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// Creates (or truncates: a crashed attempt may have left it) the file `name` in `tmp`.
+fn create_named(tmp: &Path, name: String) -> Result<(String, PathBuf, File), DeliveryError> {
+    let path = tmp.join(&name);
+    match OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(file) => Ok((name, path, file)),
+        Err(e) => Err(DeliveryError::io("creating", path, e)),
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A file name unique across deliveries, in the form maildir(5) and Dovecot use:
@@ -267,6 +315,15 @@ mod tests {
         assert!(a.ends_with(".host,S=10"), "{a}");
         assert!(!a.contains('/') && !a.contains(':'));
         assert_eq!(escape_hostname("a/b:c,d"), "a\\057b\\072c\\054d");
+    }
+
+    #[test]
+    fn stable_names_are_checked() {
+        assert!(valid_unique("1700000000.E0123abcd00000001"));
+        assert!(!valid_unique(""));
+        assert!(!valid_unique(".."));
+        assert!(!valid_unique("a/b"));
+        assert!(!valid_unique("a:2,S"));
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub struct Recipient {
     pub extension: Option<String>,
     /// The account.
     pub user: LocalUser,
+    /// A name for this delivery that stays the same each time it is attempted (the queue
+    /// derives it from the envelope). A maildir delivery names its file after it, so that a
+    /// delivery repeated after a crash — the copy was written but the queue had not yet
+    /// recorded it — finds its first copy instead of adding a second. `None`: a fresh unique
+    /// name each time. Letters, digits, `.` and `-` only.
+    pub unique: Option<String>,
 }
 
 impl Recipient {
@@ -96,6 +102,7 @@ impl Recipient {
             original: None,
             extension: None,
             user,
+            unique: None,
         }
     }
 

@@ -10,7 +10,7 @@ use petrel_core::relay::{
     AttemptError, Attempts, BackupMx, MxOptions, Plan, PlanError, SMTP_PORT, Target, TlsMode,
     TlsPolicy, build_plan, literal_hop, mx_hops, smarthost_hops,
 };
-use petrel_core::session::client::{ClientConfig, ClientTimeouts, ClientTls, Stage};
+use petrel_core::session::client::{ClientConfig, ClientTimeouts, ClientTls, Outcome, Stage};
 
 use super::connection::{Connection, Delivery, OutgoingMessage};
 use super::log;
@@ -312,27 +312,28 @@ impl Mta {
         batch: Vec<OutgoingMessage>,
         seed: u64,
     ) -> Vec<Delivery> {
-        let plan = match self.plan(destination, settings, seed).await {
-            Ok(plan) => plan,
-            Err(e) => {
-                let outcome = e.outcome(&destination.name());
-                log::warn(&format!(
-                    "mta plan domain={} result=\"{}\"",
-                    destination.name(),
-                    outcome.reply
-                ));
-                return batch
-                    .iter()
-                    .map(|m| Delivery::all(&m.message, &outcome))
-                    .collect();
-            }
-        };
-        for (host, error) in &plan.unresolved {
-            log::warn(&format!("mta resolve host={host} error=\"{error}\""));
+        let (deliveries, conn) = self
+            .deliver_over(None, destination, settings, batch, seed)
+            .await;
+        if let Some(c) = conn {
+            c.quit().await;
         }
-        let mut attempts = Attempts::default();
-        let mut next = 0;
-        let mut conn: Option<Connection> = None;
+        deliveries
+    }
+
+    /// [`deliver`](Self::deliver) starting on `conn`, an idle connection kept from an earlier
+    /// batch to the same destination with the same settings, when given; and handing back the
+    /// connection at the end (if it is still open) instead of closing it. The destination is
+    /// planned only when a connection has to be opened, so a reused one costs no DNS lookup.
+    pub async fn deliver_over(
+        &self,
+        mut conn: Option<Connection>,
+        destination: &Destination,
+        settings: &RelaySettings,
+        batch: Vec<OutgoingMessage>,
+        seed: u64,
+    ) -> (Vec<Delivery>, Option<Connection>) {
+        let mut walk = Walk::default();
         let mut deliveries = Vec::with_capacity(batch.len());
         for outgoing in batch {
             let alive = match &mut conn {
@@ -340,13 +341,19 @@ impl Mta {
                 None => false,
             };
             if !alive {
-                conn = self
-                    .connect(&plan, settings, &mut next, &mut attempts)
-                    .await;
+                if let Some(old) = conn.take() {
+                    old.quit().await;
+                }
+                match walk.connect(self, destination, settings, seed).await {
+                    Ok(c) => conn = Some(c),
+                    Err(outcome) => {
+                        deliveries.push(Delivery::all(&outgoing.message, &outcome));
+                        continue;
+                    }
+                }
             }
             let Some(c) = &mut conn else {
-                deliveries.push(Delivery::all(&outgoing.message, &attempts.exhausted()));
-                continue;
+                unreachable!("connected above");
             };
             let reused = c.messages() > 0;
             let delivery = c.send(outgoing.clone()).await;
@@ -354,19 +361,66 @@ impl Mta {
                 // The server closed the idle connection as we reused it (the close crossed
                 // our MAIL): nothing of the message reached it, so a new connection may
                 // carry it.
-                conn = self
-                    .connect(&plan, settings, &mut next, &mut attempts)
-                    .await;
-                if let Some(c) = &mut conn {
-                    deliveries.push(c.send(outgoing).await);
+                conn = None;
+                if let Ok(mut fresh) = walk.connect(self, destination, settings, seed).await {
+                    deliveries.push(fresh.send(outgoing).await);
+                    conn = Some(fresh);
                     continue;
                 }
             }
             deliveries.push(delivery);
         }
-        if let Some(c) = conn {
-            c.quit().await;
+        (deliveries, conn.filter(|c| !c.is_closed()))
+    }
+}
+
+/// The plan of one batch, made when the first connection has to be opened, and the walk
+/// through its targets.
+#[derive(Default)]
+struct Walk {
+    plan: Option<Result<Plan, Outcome>>,
+    next: usize,
+    attempts: Attempts,
+}
+
+impl Walk {
+    /// A connection from the next target that gives one, or the outcome for the messages.
+    async fn connect(
+        &mut self,
+        mta: &Mta,
+        destination: &Destination,
+        settings: &RelaySettings,
+        seed: u64,
+    ) -> Result<Connection, Outcome> {
+        let plan = match &self.plan {
+            Some(plan) => plan,
+            None => {
+                let planned = match mta.plan(destination, settings, seed).await {
+                    Ok(plan) => {
+                        for (host, error) in &plan.unresolved {
+                            log::warn(&format!("mta resolve host={host} error=\"{error}\""));
+                        }
+                        Ok(plan)
+                    }
+                    Err(e) => {
+                        let outcome = e.outcome(&destination.name());
+                        log::warn(&format!(
+                            "mta plan domain={} result=\"{}\"",
+                            destination.name(),
+                            outcome.reply
+                        ));
+                        Err(outcome)
+                    }
+                };
+                self.plan.insert(planned)
+            }
+        };
+        match plan {
+            Ok(plan) => mta
+                .connect(plan, settings, &mut self.next, &mut self.attempts)
+                .await
+                .ok_or_else(|| self.attempts.exhausted()),
+            Err(outcome) => Err(outcome.clone()),
         }
-        deliveries
     }
 }

@@ -12,8 +12,19 @@
 //! - no notification is ever sent to the null sender; a failed notification goes to the
 //!   postmaster once, and a failure of that is only logged;
 //! - store failures are retried with growing pauses, never in a busy loop.
+//!
+//! # Throttling
+//!
+//! Due envelopes are grouped into batches per message, action and destination domain. Relaying
+//! is throttled per destination: the delivery agent names, per batch, the destination it goes
+//! to and how many batches may go there at once ([`Deliver::throttle`]); a batch over that
+//! limit waits, claimed, in its destination's line until one of the running batches ends,
+//! rather than being counted as a failure. Local deliveries and notifications to the null
+//! sender's recipients (bounces) are never throttled: a remote domain that accepts mail slowly
+//! must not hold up the postmaster's own mailbox, nor a bounce wait behind the mail that caused
+//! it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,17 +67,68 @@ pub struct Attempt {
     pub dsn_passed: bool,
 }
 
+/// How deliveries to one destination are limited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// The destination: a domain, or the smarthost every domain of a relay goes through.
+    /// Batches with the same key share the limit.
+    pub key: String,
+    /// Batches delivered to it at once (each uses at most one connection at a time).
+    pub max_in_flight: usize,
+}
+
 /// Delivers batches: local delivery agents and relaying live behind this seam.
 pub trait Deliver: Send + Sync + 'static {
     /// Delivers a batch and returns one attempt per envelope.
     fn deliver(&self, batch: Batch) -> impl Future<Output = Vec<Attempt>> + Send;
+
+    /// How batches of `action` to `domain` are throttled; `None`, the default, for not at all
+    /// (local delivery).
+    fn throttle(&self, action: &str, domain: &str) -> Option<Throttle> {
+        let _ = (action, domain);
+        None
+    }
+}
+
+/// One delivery of a message the daemon itself produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalRoute {
+    /// The address delivered for.
+    pub dest: String,
+    /// The action.
+    pub action: String,
+    /// The encoded local delivery target (see [`crate::routing::encode_target`]); `None` for
+    /// a relay.
+    pub target: Option<String>,
 }
 
 /// Routes mail the daemon itself produces (notifications), as internal mail from local.
 pub trait Router: Send + Sync + 'static {
-    /// Where mail for `rcpt` goes: one (destination address, action) per resulting delivery,
-    /// or the refusal.
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<(String, String)>, Reply>;
+    /// Where mail for `rcpt` goes: one route per resulting delivery, or the refusal.
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply>;
+
+    /// Where a queued envelope's recipient goes with the routing in force now (after a
+    /// configuration or table change): its deliveries, or the refusal — 5xx when the recipient
+    /// can no longer be delivered, 4xx when that cannot be decided now. The default keeps the
+    /// envelope's current route.
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        Ok(vec![InternalRoute {
+            dest: envelope.dest.clone(),
+            action: envelope.action.clone().unwrap_or_default(),
+            target: envelope.target.clone(),
+        }])
+    }
+}
+
+/// What a re-routing pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RerouteReport {
+    /// Recipients whose deliveries changed.
+    pub changed: usize,
+    /// Recipients no longer deliverable (bounced).
+    pub failed: usize,
+    /// Recipients left as they were because routing failed temporarily or they were busy.
+    pub kept: usize,
 }
 
 /// Scheduler settings.
@@ -109,6 +171,8 @@ pub enum QueueEvent {
     Failed(EnvelopeId),
     /// A notification was queued for the sender of this envelope.
     Notified(EnvelopeId, DsnKind),
+    /// Every envelope of the message is done and its files are gone from the queue.
+    Removed(MsgId),
 }
 
 /// A line of `show queue`.
@@ -116,7 +180,8 @@ pub enum QueueEvent {
 pub struct EnvelopeStatus {
     /// The envelope as it is now.
     pub envelope: Envelope,
-    /// Being delivered right now.
+    /// Taken by delivery: being delivered right now, or waiting for its destination's
+    /// throttle to let it go.
     pub in_flight: bool,
 }
 
@@ -124,6 +189,7 @@ enum Command {
     Enqueue(MsgId, Vec<Envelope>),
     Snapshot(oneshot::Sender<Vec<EnvelopeStatus>>),
     ScheduleNow(Option<EnvelopeId>),
+    Reroute(oneshot::Sender<RerouteReport>),
 }
 
 /// A handle on the running scheduler. Cheap to clone.
@@ -151,6 +217,15 @@ impl SchedulerHandle {
         let _ = self.commands.send(Command::ScheduleNow(id));
     }
 
+    /// Routes every waiting envelope again with the routing in force now (after a table
+    /// reload, or at start with a changed configuration): fixing the configuration fixes mail
+    /// that is already queued. Envelopes being delivered are left for the next pass.
+    pub async fn reroute(&self) -> RerouteReport {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Reroute(tx));
+        rx.await.unwrap_or_default()
+    }
+
     /// Subscribes to queue events.
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
@@ -164,9 +239,24 @@ struct Message {
     in_flight: BTreeSet<EnvelopeId>,
 }
 
+/// A batch that is due but waits for its destination's throttle.
+struct Waiting {
+    msg: MsgId,
+    action: String,
+    ids: Vec<EnvelopeId>,
+}
+
+/// A throttled destination: its batches in delivery, and those waiting their turn in order.
+struct Route {
+    active: usize,
+    max: usize,
+    waiting: VecDeque<Waiting>,
+}
+
 /// What a finished background task reports.
 enum Done {
-    Delivery(MsgId, Vec<Attempt>),
+    /// A batch was delivered; it held a place of this throttled destination, if any.
+    Delivery(MsgId, Vec<Attempt>, Option<String>),
     /// Notification for these envelopes committed (`Ok`, with the new message to schedule,
     /// if one was needed) or not (`Err`).
     Notified(
@@ -175,8 +265,9 @@ enum Done {
         DsnKind,
         Result<Option<NewMessage>, ()>,
     ),
-    /// Store changes for this message were written (or not: `false`).
-    Persisted(MsgId, bool),
+    /// Store changes for this message were written (or not: `false`); `true` in the second
+    /// field when they removed it.
+    Persisted(MsgId, bool, bool),
 }
 
 /// A message the scheduler itself queued (a notification).
@@ -201,6 +292,8 @@ struct State<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> {
     persist_retry_at: Option<Time>,
     tasks: JoinSet<Done>,
     in_flight_batches: usize,
+    /// Throttled destinations with batches in delivery or waiting.
+    routes: HashMap<String, Route>,
     events: broadcast::Sender<QueueEvent>,
     unique: u64,
 }
@@ -238,6 +331,7 @@ where
         persist_retry_at: None,
         tasks: JoinSet::new(),
         in_flight_batches: 0,
+        routes: HashMap::new(),
         events: events.clone(),
         unique: 0,
     };
@@ -253,6 +347,17 @@ where
 
 impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        if !self.messages.is_empty() {
+            // Recovered envelopes are routed with the configuration in force now, before any
+            // is tried: the configuration may have changed while the daemon was down.
+            let report = self.reroute_all();
+            if report != RerouteReport::default() {
+                tracing::info!(
+                    ?report,
+                    "recovered envelopes routed with the current configuration"
+                );
+            }
+        }
         loop {
             self.dispatch();
             self.persist();
@@ -333,7 +438,126 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                     self.reschedule(id, now);
                 }
             }
+            Command::Reroute(done) => {
+                let report = self.reroute_all();
+                tracing::info!(?report, "queued envelopes routed again");
+                let _ = done.send(report);
+            }
         }
+    }
+
+    fn reroute_all(&mut self) -> RerouteReport {
+        let now = self.clock.now();
+        let mut report = RerouteReport::default();
+        let mut msgs: Vec<MsgId> = self.messages.keys().copied().collect();
+        msgs.sort();
+        for msg in msgs {
+            let Some(m) = self.messages.get(&msg) else {
+                continue;
+            };
+            // Envelopes of one original recipient are routed again together: an alias may
+            // have expanded it into several.
+            let mut groups: BTreeMap<String, Vec<EnvelopeId>> = BTreeMap::new();
+            for e in m.envelopes.values() {
+                groups.entry(e.rcpt.clone()).or_default().push(e.id);
+            }
+            for mut ids in groups.into_values() {
+                ids.sort();
+                let Some(m) = self.messages.get(&msg) else {
+                    break;
+                };
+                let busy = ids
+                    .iter()
+                    .any(|id| m.in_flight.contains(id) || self.notifying.contains(id));
+                if busy {
+                    report.kept += 1;
+                    continue;
+                }
+                let envelopes: Vec<Envelope> =
+                    ids.iter().map(|id| m.envelopes[id].clone()).collect();
+                let template = envelopes[0].clone();
+                let current: BTreeSet<(String, Option<String>, Option<String>)> = envelopes
+                    .iter()
+                    .map(|e| (e.dest.clone(), e.action.clone(), e.target.clone()))
+                    .collect();
+                match self.router.reroute(&template) {
+                    Ok(routes) => {
+                        let wanted: BTreeSet<(String, Option<String>, Option<String>)> = routes
+                            .iter()
+                            .map(|r| (r.dest.clone(), Some(r.action.clone()), r.target.clone()))
+                            .collect();
+                        if wanted == current {
+                            continue;
+                        }
+                        report.changed += 1;
+                        self.replace_envelopes(msg, &ids, &template, &routes, now);
+                    }
+                    Err(reply) if reply.is_permanent() => {
+                        report.failed += 1;
+                        let items: Vec<(Envelope, Attempt)> = envelopes
+                            .into_iter()
+                            .map(|e| {
+                                let attempt = Attempt {
+                                    id: e.id,
+                                    kind: OutcomeKind::Permanent,
+                                    reply: reply.clone(),
+                                    remote_mta: None,
+                                    dsn_passed: true,
+                                };
+                                (e, attempt)
+                            })
+                            .collect();
+                        for (e, _) in &items {
+                            self.due.remove(&(e.next_try, e.id));
+                        }
+                        self.notify(msg, DsnKind::Failure, items);
+                    }
+                    Err(_) => report.kept += 1,
+                }
+            }
+        }
+        report
+    }
+
+    /// Replaces the envelopes `old` of a message with one per route, keeping everything else
+    /// (sender, dates, DSN parameters, attempts) from `template`; the new ones are due now.
+    fn replace_envelopes(
+        &mut self,
+        msg: MsgId,
+        old: &[EnvelopeId],
+        template: &Envelope,
+        routes: &[InternalRoute],
+        now: Time,
+    ) {
+        let Some(m) = self.messages.get_mut(&msg) else {
+            return;
+        };
+        for id in old {
+            if let Some(e) = m.envelopes.remove(id) {
+                self.due.remove(&(e.next_try, *id));
+            }
+        }
+        let mut next = m
+            .envelopes
+            .keys()
+            .map(|id| (id.0 & 0xffff_ffff) as u32)
+            .max()
+            .map_or(0, |n| n + 1);
+        for id in old {
+            next = next.max((id.0 & 0xffff_ffff) as u32 + 1);
+        }
+        for r in routes {
+            let mut e = template.clone();
+            e.id = EnvelopeId::new(msg, next);
+            next += 1;
+            e.dest.clone_from(&r.dest);
+            e.action = Some(r.action.clone());
+            e.target.clone_from(&r.target);
+            e.next_try = now;
+            self.due.insert((now, e.id));
+            m.envelopes.insert(e.id, e);
+        }
+        self.dirty.insert(msg);
     }
 
     fn reschedule(&mut self, id: EnvelopeId, at: Time) {
@@ -358,8 +582,10 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
         self.due.iter().next().map(|(t, _)| *t)
     }
 
-    /// Starts deliveries for every due envelope, batched by message, action and domain.
+    /// Starts deliveries for every due envelope, batched by message, action and domain, and
+    /// the waiting batches of throttled destinations that have a free place.
     fn dispatch(&mut self) {
+        self.release_waiting();
         let now = self.clock.now();
         let mut batches: Vec<((MsgId, String, String), Vec<EnvelopeId>)> = Vec::new();
         while self.in_flight_batches + batches.len() < self.config.max_in_flight {
@@ -389,56 +615,120 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 None => batches.push((key, vec![id])),
             }
         }
-        for ((msg, action, _), ids) in batches {
+        for ((msg, action, domain), ids) in batches {
             let Some(m) = self.messages.get_mut(&msg) else {
                 continue;
             };
-            let envelopes: Vec<Envelope> = ids
-                .iter()
-                .filter_map(|id| m.envelopes.get(id).cloned())
-                .collect();
+            // Claimed from now on, whether it starts now or waits for its destination.
             m.in_flight.extend(ids.iter().copied());
-            self.in_flight_batches += 1;
-            let store = self.store.clone();
-            let deliver = self.deliver.clone();
-            self.tasks.spawn(async move {
-                let attempts = match store.read_content(msg).await {
-                    Ok(content) => {
-                        let batch = Batch {
-                            msg,
-                            action,
-                            envelopes,
-                            content: content.into(),
-                        };
-                        deliver.deliver(batch).await
-                    }
-                    Err(e) => {
-                        tracing::error!(msgid = %msg, error = %e, "cannot read queued message");
-                        let reply = Reply::new(
-                            451,
-                            EnhancedCode::new(4, 3, 0),
-                            format!("queue read error: {e}"),
-                        );
-                        envelopes
-                            .iter()
-                            .map(|e| Attempt {
-                                id: e.id,
-                                kind: OutcomeKind::Temporary,
-                                reply: reply.clone(),
-                                remote_mta: None,
-                                dsn_passed: true,
-                            })
-                            .collect()
-                    }
-                };
-                Done::Delivery(msg, attempts)
+            let bounce = ids
+                .first()
+                .and_then(|id| m.envelopes.get(id))
+                .is_some_and(|e| e.sender.is_empty());
+            let throttle = if bounce {
+                None
+            } else {
+                self.deliver.throttle(&action, &domain)
+            };
+            let Some(throttle) = throttle else {
+                self.start(msg, action, ids, None);
+                continue;
+            };
+            let route = self.routes.entry(throttle.key.clone()).or_insert(Route {
+                active: 0,
+                max: throttle.max_in_flight,
+                waiting: VecDeque::new(),
             });
+            route.max = throttle.max_in_flight.max(1);
+            if route.active >= route.max || !route.waiting.is_empty() {
+                tracing::debug!(msgid = %msg, destination = %throttle.key, "waiting for a connection slot");
+                route.waiting.push_back(Waiting { msg, action, ids });
+            } else {
+                route.active += 1;
+                self.start(msg, action, ids, Some(throttle.key));
+            }
         }
+    }
+
+    /// Starts waiting batches of throttled destinations that have a free place, within the
+    /// global limit.
+    fn release_waiting(&mut self) {
+        let mut ready = Vec::new();
+        for (key, route) in &mut self.routes {
+            while route.active < route.max
+                && self.in_flight_batches + ready.len() < self.config.max_in_flight
+            {
+                let Some(w) = route.waiting.pop_front() else {
+                    break;
+                };
+                route.active += 1;
+                ready.push((key.clone(), w));
+            }
+        }
+        for (key, w) in ready {
+            self.start(w.msg, w.action, w.ids, Some(key));
+        }
+    }
+
+    /// Delivers one batch of claimed envelopes in a background task.
+    fn start(&mut self, msg: MsgId, action: String, ids: Vec<EnvelopeId>, route: Option<String>) {
+        let Some(m) = self.messages.get(&msg) else {
+            return;
+        };
+        let envelopes: Vec<Envelope> = ids
+            .iter()
+            .filter_map(|id| m.envelopes.get(id).cloned())
+            .collect();
+        self.in_flight_batches += 1;
+        let store = self.store.clone();
+        let deliver = self.deliver.clone();
+        self.tasks.spawn(async move {
+            let attempts = match store.read_content(msg).await {
+                Ok(content) => {
+                    let batch = Batch {
+                        msg,
+                        action,
+                        envelopes,
+                        content: content.into(),
+                    };
+                    deliver.deliver(batch).await
+                }
+                Err(e) => {
+                    tracing::error!(msgid = %msg, error = %e, "cannot read queued message");
+                    let reply = Reply::new(
+                        451,
+                        EnhancedCode::new(4, 3, 0),
+                        format!("queue read error: {e}"),
+                    );
+                    envelopes
+                        .iter()
+                        .map(|e| Attempt {
+                            id: e.id,
+                            kind: OutcomeKind::Temporary,
+                            reply: reply.clone(),
+                            remote_mta: None,
+                            dsn_passed: true,
+                        })
+                        .collect()
+                }
+            };
+            Done::Delivery(msg, attempts, route)
+        });
     }
 
     fn finished(&mut self, done: Done) {
         match done {
-            Done::Delivery(msg, attempts) => self.delivered(msg, attempts),
+            Done::Delivery(msg, attempts, route) => {
+                if let Some(key) = route
+                    && let Some(r) = self.routes.get_mut(&key)
+                {
+                    r.active = r.active.saturating_sub(1);
+                    if r.active == 0 && r.waiting.is_empty() {
+                        self.routes.remove(&key);
+                    }
+                }
+                self.delivered(msg, attempts);
+            }
             Done::Notified(msg, ids, kind, result) => {
                 let ok = result.is_ok();
                 if let Ok(Some((new, envelopes))) = result {
@@ -447,10 +737,13 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 }
                 self.notified(msg, &ids, kind, ok);
             }
-            Done::Persisted(msg, ok) => {
+            Done::Persisted(msg, ok, removed) => {
                 self.persisting.remove(&msg);
                 if ok {
                     self.persist_failures = 0;
+                    if removed {
+                        self.emit(QueueEvent::Removed(msg));
+                    }
                 } else {
                     // Write it again later (with whatever changed meanwhile): 1 s, 2 s, 4 s …
                     // up to a minute between tries, never a busy loop.
@@ -709,7 +1002,7 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 if let Err(e) = &result {
                     tracing::error!(msgid = %msg, error = %e, "cannot update the queue; will retry");
                 }
-                Done::Persisted(msg, result.is_ok())
+                Done::Persisted(msg, result.is_ok(), remaining.is_none())
             });
         }
     }
@@ -757,10 +1050,12 @@ async fn enqueue_internal<F: Fs, B: Blocking, R: Router>(
     let envelopes: Vec<Envelope> = routes
         .into_iter()
         .enumerate()
-        .map(|(i, (dest, action))| {
+        .map(|(i, route)| {
             let mut e = Envelope::new(EnvelopeId::new(msg, i as u32), sender, rcpt, now, now + ttl);
-            e.dest = dest;
-            e.action = Some(action);
+            e.dest = route.dest;
+            e.action = Some(route.action);
+            // Without its target a local delivery cannot tell where the mailbox is.
+            e.target = route.target;
             e.origin.local = true;
             e
         })

@@ -361,15 +361,23 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
             .inner
             .blocking
             .run(move || {
-                let mut file = match file {
-                    Some(f) => f,
-                    None => fs.create(&path)?,
-                };
-                file.write_all(&content)?;
-                file.write_all(env_text.as_bytes())?;
-                let trailer = format!("PETRELQ1 {content_len:020} {:020}\n", env_text.len());
-                file.write_all(trailer.as_bytes())?;
-                file.sync_all()
+                let written = (|| {
+                    let mut file = match file {
+                        Some(f) => f,
+                        None => fs.create(&path)?,
+                    };
+                    file.write_all(&content)?;
+                    file.write_all(env_text.as_bytes())?;
+                    let trailer = format!("PETRELQ1 {content_len:020} {:020}\n", env_text.len());
+                    file.write_all(trailer.as_bytes())?;
+                    file.sync_all()
+                })();
+                if written.is_err() {
+                    // A full disk must not fill up further with the remains of messages
+                    // that were refused.
+                    let _ = fs.remove_file(&path);
+                }
+                written
             })
             .await
             .map_err(io_err(&incoming))?;
@@ -430,13 +438,24 @@ async fn committer<F: Fs, B: Blocking>(
                     .map(|msg| {
                         let from = root.join("incoming").join(msg.to_string());
                         let to = dir.join(msg.to_string());
-                        fs.rename(&from, &to).map_err(io_err(&to))
+                        let renamed = fs.rename(&from, &to).map_err(io_err(&to));
+                        if renamed.is_err() {
+                            let _ = fs.remove_file(&from);
+                        }
+                        renamed
                     })
                     .collect();
                 if let Err(e) = fs.sync_dir(&dir) {
-                    // Nothing in this batch is known to be durable.
-                    for r in &mut results {
+                    // Nothing in this batch is known to be durable, and each of its sessions
+                    // hears 451 and will send its message again: take the files back out, or
+                    // a later directory sync could make them durable after all and the next
+                    // start would deliver a second copy of a message refused once.
+                    for (msg, r) in msgs.iter().zip(&mut results) {
                         if r.is_ok() {
+                            let path = dir.join(msg.to_string());
+                            if let Err(e) = fs.remove_file(&path) {
+                                tracing::error!(file = %path.display(), error = %e, "cannot remove a message whose commit failed");
+                            }
                             *r = Err(StoreError::Io {
                                 path: dir.clone(),
                                 source: io::Error::new(e.kind(), e.to_string()),

@@ -4,6 +4,7 @@
 //! Every session is recorded: what the client sent in each read, what was stored.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct Behaviour {
     /// Close the connection, without a word, when a read from the client contains this text
     /// (a line of the content: the connection drops in the middle of DATA or BDAT).
     pub drop_on: Option<String>,
+    /// With `drop_on`: drop only this many times (shared count), then behave.
+    pub drops_left: Option<Arc<AtomicUsize>>,
     /// Wait this long before answering the end of data.
     pub delay_commit: Option<Duration>,
     /// STARTTLS (and the config's TLS policy should offer it).
@@ -51,6 +54,7 @@ impl Behaviour {
             },
             policy: accept_all(),
             drop_on: None,
+            drops_left: None,
             delay_commit: None,
             tls: None,
             implicit_tls: false,
@@ -104,6 +108,8 @@ pub struct SmtpServer {
     pub addr: SocketAddr,
     /// Its sessions, in the order they started.
     pub sessions: Arc<Mutex<Vec<SessionLog>>>,
+    /// Sessions open now, and the most ever open at once.
+    pub concurrency: Arc<Mutex<(usize, usize)>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -120,6 +126,8 @@ impl SmtpServer {
         let addr = listener.local_addr().unwrap();
         let sessions = Arc::new(Mutex::new(Vec::new()));
         let logs = sessions.clone();
+        let concurrency = Arc::new(Mutex::new((0, 0)));
+        let counts = concurrency.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
@@ -132,14 +140,22 @@ impl SmtpServer {
                 };
                 let behaviour = behaviour.clone();
                 let logs = logs.clone();
+                let counts = counts.clone();
+                {
+                    let mut c = counts.lock().unwrap();
+                    c.0 += 1;
+                    c.1 = c.1.max(c.0);
+                }
                 tokio::spawn(async move {
                     let _ = serve(Box::new(stream), peer, &behaviour, &logs, index).await;
+                    counts.lock().unwrap().0 -= 1;
                 });
             }
         });
         SmtpServer {
             addr,
             sessions,
+            concurrency,
             task,
         }
     }
@@ -147,6 +163,11 @@ impl SmtpServer {
     /// A copy of the session logs.
     pub fn sessions(&self) -> Vec<SessionLog> {
         self.sessions.lock().unwrap().clone()
+    }
+
+    /// The most sessions that were ever open at once.
+    pub fn peak_sessions(&self) -> usize {
+        self.concurrency.lock().unwrap().1
     }
 
     /// Every message stored, over all sessions.
@@ -253,7 +274,15 @@ async fn serve(
         if let Some(marker) = &behaviour.drop_on
             && String::from_utf8_lossy(&buf[..n]).contains(marker.as_str())
         {
-            return Ok(());
+            let drop = match &behaviour.drops_left {
+                None => true,
+                Some(left) => left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok(),
+            };
+            if drop {
+                return Ok(());
+            }
         }
         session.handle_input(&buf[..n], now());
     }
