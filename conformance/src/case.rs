@@ -182,6 +182,9 @@ pub enum Feature {
     SizeLimit,
     /// The case waits minutes: it needs a runner with virtual time (or `--slow`).
     VirtualTime,
+    /// The server refuses mail for domains it does not serve from this client: the runner
+    /// was not told that the server relays for it (`--relay-client`).
+    RelayRefused,
 }
 
 impl fmt::Display for Feature {
@@ -195,6 +198,9 @@ impl fmt::Display for Feature {
             Feature::Credentials => f.write_str("credentials (--auth USER:PASS)"),
             Feature::SizeLimit => f.write_str("SIZE with a fixed limit"),
             Feature::VirtualTime => f.write_str("virtual time (or --slow)"),
+            Feature::RelayRefused => {
+                f.write_str("a client the server does not relay for (no --relay-client)")
+            }
         }
     }
 }

@@ -25,6 +25,10 @@ pub struct Options {
     pub credentials: Option<(String, String)>,
     /// Run cases that wait minutes even over a real network.
     pub slow: bool,
+    /// The server relays mail for this client (a loopback client of a server that relays
+    /// for local senders, or an authorised network): the cases that need a recipient refused
+    /// as relaying are skipped.
+    pub relay_client: bool,
 }
 
 impl Options {
@@ -39,6 +43,7 @@ impl Options {
             helo: "client.conformance.example".into(),
             credentials: None,
             slow: false,
+            relay_client: false,
         }
     }
 
@@ -432,6 +437,7 @@ fn require(f: Feature, ctx: &Ctx) -> Flow {
         Feature::Credentials => ctx.opts.credentials.is_some(),
         Feature::SizeLimit => ctx.size_limit().is_some(),
         Feature::VirtualTime => true,
+        Feature::RelayRefused => !ctx.opts.relay_client,
     };
     if ok {
         Flow::Continue

@@ -116,6 +116,10 @@ struct RunArgs {
     /// Also run the cases that wait minutes (server timeouts), in real time.
     #[arg(long)]
     slow: bool,
+    /// The server relays mail for this client (for example Petrel's default configuration
+    /// seen from loopback): skip the cases that need mail for other domains refused.
+    #[arg(long)]
+    relay_client: bool,
 }
 
 #[derive(clap::Args)]
@@ -317,6 +321,7 @@ async fn run(args: RunArgs) -> ExitCode {
     opts.from.clone_from(&args.from);
     opts.helo.clone_from(&args.helo);
     opts.slow = args.slow;
+    opts.relay_client = args.relay_client;
     if let Some(auth) = &args.auth {
         let Some((user, pass)) = auth.split_once(':') else {
             eprintln!("--auth wants USER:PASS");

@@ -97,6 +97,7 @@ impl Profile {
             Feature::Credentials => opts.credentials.is_some(),
             Feature::SizeLimit => interp::size_limit(&self.extensions).is_some(),
             Feature::VirtualTime => true,
+            Feature::RelayRefused => !opts.relay_client,
         }
     }
 }

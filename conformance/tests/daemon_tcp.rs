@@ -67,6 +67,7 @@ async fn start() -> Daemon {
         hostname: "mx.test".into(),
         data_dir: dir.path().join("data"),
         base: dir.path().to_owned(),
+        ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
     let addr = engine.addrs()[0];

@@ -263,6 +263,7 @@ fn pipelining() -> Vec<Case> {
             .expect(Expect::code(250)),
         c("rfc2920.3.1.refused-recipient-in-group", "3.1", Must,
             "In a pipelined group a refused RCPT gets its failure in place, the others their 250")
+            .requires(Feature::RelayRefused)
             .ehlo()
             .send(b"MAIL FROM:<{from}>\r\nRCPT TO:<nobody@relay-test.invalid>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
             .expect(Expect::code(250))
@@ -861,6 +862,7 @@ fn enhanced() -> Vec<Case> {
             .cmd("XCONFORMANCE", Expect::custom(protocol_subject)),
         c("rfc3463.3.7.relay-subject", 3463, "3.7", Should,
             "A relay refusal's enhanced code has subject 7 (security or policy) or 1 (addressing)")
+            .requires(Feature::RelayRefused)
             .ehlo()
             .cmd("MAIL FROM:<{from}>", Expect::code(250))
             .cmd("RCPT TO:<victim@relay-test.invalid>", Expect::custom(relay_subject)),

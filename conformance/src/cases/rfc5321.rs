@@ -357,6 +357,7 @@ pub fn cases() -> Vec<Case> {
             .cmd("DATA", Expect::codes(&[503, 554])),
         case("rfc5321.3.3.data-without-valid-rcpt", "3.3", Should, Sequencing,
             "DATA after every RCPT was refused is answered 503 or 554, not 354")
+            .requires(Feature::RelayRefused)
             .ehlo()
             .cmd("MAIL FROM:<{from}>", Expect::code(250))
             .cmd("RCPT TO:<nobody@relay-test.invalid>", Expect::failure())
@@ -468,6 +469,7 @@ pub fn cases() -> Vec<Case> {
             .step(Step::Check(reply_lines_within_512)),
         case("rfc5321.7.9.no-open-relay", "7.9", Should, Replies,
             "Mail for a domain the server does not serve is refused (no open relay)")
+            .requires(Feature::RelayRefused)
             .ehlo()
             .cmd("MAIL FROM:<{from}>", Expect::code(250))
             .cmd("RCPT TO:<victim@relay-test.invalid>", Expect::failure()),
