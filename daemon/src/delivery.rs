@@ -124,6 +124,14 @@ impl<C: Clock> Deliver for Dispatcher<C> {
             },
         })
     }
+
+    fn is_relay(&self, action: &str) -> bool {
+        let routing = self.routing.current();
+        routing
+            .ruleset()
+            .action(action)
+            .is_some_and(|a| matches!(a.delivery, ActionDelivery::Relay(_)))
+    }
 }
 
 impl<C: Clock> Dispatcher<C> {

@@ -14,6 +14,8 @@ use petrel_core::config::Config;
 use tokio::sync::watch;
 
 use crate::clock::SystemClock;
+use crate::control::gate::Gated;
+use crate::control::{self, ControlContext, ControlHooks, SessionGate};
 use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
 use crate::mta::resolver::Resolver;
@@ -39,6 +41,10 @@ pub struct EngineOptions {
     pub limits: SessionLimits,
     /// Where `mbox` deliveries go (`/var/mail`).
     pub mail_spool: PathBuf,
+    /// The control socket `petrelctl` talks to; none when `None`.
+    pub control_socket: Option<PathBuf>,
+    /// What the control socket borrows from the binary (configuration reload, log level).
+    pub hooks: ControlHooks,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +56,8 @@ impl Default for EngineOptions {
             base: PathBuf::from("."),
             limits: SessionLimits::default(),
             mail_spool: PathBuf::from("/var/mail"),
+            control_socket: None,
+            hooks: ControlHooks::default(),
         }
     }
 }
@@ -67,6 +75,9 @@ pub struct Engine {
     reloader: Arc<Reloader>,
     stop: watch::Sender<bool>,
     service: tokio::task::JoinHandle<()>,
+    gate: Arc<SessionGate>,
+    /// The control socket's task and path.
+    control: Option<(tokio::task::JoinHandle<()>, PathBuf)>,
 }
 
 /// Makes an [`Inbound`] handler per session.
@@ -77,10 +88,11 @@ struct InboundFactory {
     queue_ttl: std::time::Duration,
     /// For reverse lookups of clients, when the rules need them.
     resolver: Option<Arc<dyn Resolver>>,
+    gate: Arc<SessionGate>,
 }
 
 impl HandlerFactory for InboundFactory {
-    type Handler = Inbound<RealFs, TokioBlocking, SystemClock>;
+    type Handler = Gated<Inbound<RealFs, TokioBlocking, SystemClock>>;
 
     fn handler(&self, conn: &Connection, listener: &ListenerFacts) -> Self::Handler {
         let ctx = InboundContext {
@@ -92,7 +104,7 @@ impl HandlerFactory for InboundFactory {
             listener: listener.clone(),
             resolver: self.resolver.clone(),
         };
-        Inbound::new(ctx, conn.clone())
+        self.gate.wrap(Inbound::new(ctx, conn.clone()))
     }
 }
 
@@ -215,7 +227,26 @@ impl Engine {
         );
 
         let addrs = service.local_addrs();
+        let gate = Arc::new(SessionGate::default());
+        let control = match &options.control_socket {
+            Some(path) => {
+                let listener = control::server::bind(path).await?;
+                let ctx = Arc::new(ControlContext {
+                    scheduler: scheduler.clone(),
+                    store: store.clone(),
+                    reloader: reloader.clone(),
+                    gate: gate.clone(),
+                    hooks: options.hooks.clone(),
+                    started: std::time::Instant::now(),
+                });
+                tracing::info!(socket = %path.display(), "control socket ready");
+                let task = tokio::spawn(control::server::serve(listener, ctx));
+                Some((task, path.clone()))
+            }
+            None => None,
+        };
         let factory = Arc::new(InboundFactory {
+            gate: gate.clone(),
             store,
             scheduler: scheduler.clone(),
             routing: routing.clone(),
@@ -232,7 +263,15 @@ impl Engine {
             reloader,
             stop,
             service,
+            gate,
+            control,
         })
+    }
+
+    /// Session counters and `pause smtp`.
+    #[must_use]
+    pub fn sessions(&self) -> &Arc<SessionGate> {
+        &self.gate
     }
 
     /// The routing sessions and deliveries use (current after every reload).
@@ -286,6 +325,10 @@ impl Engine {
 
     /// Tells every session 421, waits for them, stops the `proc:` table processes, and stops.
     pub async fn shutdown(self) {
+        if let Some((task, path)) = &self.control {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.stop.send(true);
         let _ = self.service.await;
         self.procs.stop_all(TABLE_STOP_TIMEOUT).await;

@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config_file;
+pub mod control;
 pub mod delivery;
 pub mod engine;
 pub mod ids;

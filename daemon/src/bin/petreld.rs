@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::sync::Arc;
+
 use petrel_daemon::config_file;
+use petrel_daemon::control::server::{ConfigLoader, LogSwitch};
+use petrel_daemon::control::{ControlHooks, socket_path};
 use petrel_daemon::engine::{Engine, EngineOptions};
 
 /// Command-line options, as smtpd(8) has them.
@@ -64,17 +68,39 @@ fn main() -> ExitCode {
     let level = if args.verbose { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_filter_reloading();
+    // `petrelctl log verbose|brief` switches between debug and the level chosen at start.
+    let reload = subscriber.reload_handle();
+    subscriber.init();
+    let log: LogSwitch = Arc::new(move |verbose| {
+        let filter = tracing_subscriber::EnvFilter::new(if verbose { "debug" } else { level });
+        reload.reload(filter).map_err(|e| e.to_string())
+    });
+    // `petrelctl reload` reads the configuration again, as it was read at start.
+    let reload_config: ConfigLoader = {
+        let (file, macros, base) = (args.file.clone(), args.macros.clone(), base.to_owned());
+        Arc::new(move || {
+            let config = config_file::load(file.as_deref(), &macros).map_err(|e| e.to_string())?;
+            petrel_daemon::mta::resolver::check_config(&config, &base)
+                .map_err(|e| e.to_string())?;
+            Ok(config)
+        })
+    };
 
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let options = EngineOptions {
         hostname: host_name(),
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
+        control_socket: Some(socket_path(&cwd.join(&args.data_dir))),
+        hooks: ControlHooks {
+            reload_config: Some(reload_config),
+            log: Some(log),
+        },
         ..EngineOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -88,6 +88,13 @@ pub trait Deliver: Send + Sync + 'static {
         let _ = (action, domain);
         None
     }
+
+    /// Whether `action` relays to other servers (paused by `pause mta`) rather than delivers
+    /// locally (`pause mda`). The default: local.
+    fn is_relay(&self, action: &str) -> bool {
+        let _ = action;
+        false
+    }
 }
 
 /// One delivery of a message the daemon itself produces.
@@ -183,13 +190,108 @@ pub struct EnvelopeStatus {
     /// Taken by delivery: being delivered right now, or waiting for its destination's
     /// throttle to let it go.
     pub in_flight: bool,
+    /// Not tried while paused: the envelope itself, or the deliveries of its kind.
+    pub paused: bool,
+    /// The attempts made since the daemon started, oldest first (at most
+    /// [`HISTORY_LEN`]).
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Attempts kept per envelope for `show envelope`.
+pub const HISTORY_LEN: usize = 16;
+
+/// One delivery attempt, as `show envelope` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// When the attempt ended.
+    pub at: Time,
+    /// Delivered, temporary or permanent failure.
+    pub kind: OutcomeKind,
+    /// The reply that decided it.
+    pub reply: String,
+    /// The remote server, for a relay.
+    pub remote_mta: Option<String>,
+}
+
+/// Which queued envelopes a command is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// Every envelope.
+    All,
+    /// Every envelope of one message.
+    Message(MsgId),
+    /// One envelope.
+    Envelope(EnvelopeId),
+}
+
+/// What `pause` and `resume` apply to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PauseTarget {
+    /// Local deliveries (maildir, mbox, LMTP, MDA).
+    Local,
+    /// Relaying to other servers.
+    Relay,
+    /// One envelope.
+    Envelope(EnvelopeId),
+}
+
+/// What a removal did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoveReport {
+    /// Envelopes gone from the queue (their files are removed or rewritten next).
+    pub removed: usize,
+    /// Envelopes being delivered right now: each goes when its attempt ends, whatever the
+    /// outcome, without a retry or a notification.
+    pub in_delivery: usize,
+}
+
+/// A throttled destination, for `show hosts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostStatus {
+    /// The domain or smarthost.
+    pub destination: String,
+    /// Batches being delivered to it.
+    pub active: usize,
+    /// Most batches at once.
+    pub max: usize,
+    /// Batches waiting for a free place.
+    pub waiting: usize,
+}
+
+/// Counters since the scheduler started, for `show stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Messages committed (received, and notifications produced).
+    pub messages_queued: u64,
+    /// Envelopes delivered.
+    pub delivered: u64,
+    /// Temporary failures (each one a retry later).
+    pub deferred: u64,
+    /// Envelopes that failed permanently or expired.
+    pub failed: u64,
+    /// Delivery status notifications queued.
+    pub notifications: u64,
+    /// Envelopes removed by an operator.
+    pub removed: u64,
+    /// Messages in the queue now.
+    pub messages: u64,
+    /// Envelopes in the queue now.
+    pub envelopes: u64,
+    /// Local deliveries are paused.
+    pub local_paused: bool,
+    /// Relaying is paused.
+    pub relay_paused: bool,
 }
 
 enum Command {
     Enqueue(MsgId, Vec<Envelope>),
     Snapshot(oneshot::Sender<Vec<EnvelopeStatus>>),
-    ScheduleNow(Option<EnvelopeId>),
+    Schedule(Selector, oneshot::Sender<usize>),
     Reroute(oneshot::Sender<RerouteReport>),
+    Remove(Selector, oneshot::Sender<RemoveReport>),
+    Pause(PauseTarget, bool, oneshot::Sender<bool>),
+    Hosts(oneshot::Sender<Vec<HostStatus>>),
+    Counters(oneshot::Sender<QueueCounters>),
 }
 
 /// A handle on the running scheduler. Cheap to clone.
@@ -214,7 +316,47 @@ impl SchedulerHandle {
 
     /// Makes one envelope (or all, with `None`) due now.
     pub fn schedule_now(&self, id: Option<EnvelopeId>) {
-        let _ = self.commands.send(Command::ScheduleNow(id));
+        let sel = id.map_or(Selector::All, Selector::Envelope);
+        let (tx, _) = oneshot::channel();
+        let _ = self.commands.send(Command::Schedule(sel, tx));
+    }
+
+    /// Makes the selected envelopes due now; returns how many were found (envelopes being
+    /// delivered are not counted: they are being tried already).
+    pub async fn schedule(&self, sel: Selector) -> usize {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Schedule(sel, tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// Removes the selected envelopes from the queue: from the scheduler's memory at once and
+    /// from the disk next, without a notification to their senders.
+    pub async fn remove(&self, sel: Selector) -> RemoveReport {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Remove(sel, tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// Pauses (`true`) or resumes deliveries; returns whether the target exists (an envelope
+    /// id that is not queued does not).
+    pub async fn pause(&self, target: PauseTarget, paused: bool) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Pause(target, paused, tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// The throttled destinations and their state.
+    pub async fn hosts(&self) -> Vec<HostStatus> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Hosts(tx));
+        rx.await.unwrap_or_default()
+    }
+
+    /// The counters since start.
+    pub async fn counters(&self) -> QueueCounters {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Counters(tx));
+        rx.await.unwrap_or_default()
     }
 
     /// Routes every waiting envelope again with the routing in force now (after a table
@@ -296,6 +438,17 @@ struct State<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> {
     routes: HashMap<String, Route>,
     events: broadcast::Sender<QueueEvent>,
     unique: u64,
+    /// `pause mda` and `pause mta`.
+    local_paused: bool,
+    relay_paused: bool,
+    /// Envelopes paused one by one.
+    held: BTreeSet<EnvelopeId>,
+    /// Due envelopes set aside because they are paused; they are due again on resume.
+    parked: BTreeSet<EnvelopeId>,
+    /// Envelopes removed while being delivered: they go when their attempt ends.
+    removing: BTreeSet<EnvelopeId>,
+    history: HashMap<EnvelopeId, VecDeque<HistoryEntry>>,
+    counters: QueueCounters,
 }
 
 /// Starts the scheduler with the envelopes recovered from the store.
@@ -334,6 +487,13 @@ where
         routes: HashMap::new(),
         events: events.clone(),
         unique: 0,
+        local_paused: false,
+        relay_paused: false,
+        held: BTreeSet::new(),
+        parked: BTreeSet::new(),
+        removing: BTreeSet::new(),
+        history: HashMap::new(),
+        counters: QueueCounters::default(),
     };
     for (msg, envelopes) in recovered {
         state.add(msg, envelopes);
@@ -393,8 +553,131 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
         }
     }
 
-    fn emit(&self, event: QueueEvent) {
+    fn emit(&mut self, event: QueueEvent) {
+        let c = &mut self.counters;
+        match &event {
+            QueueEvent::Queued(..) => c.messages_queued += 1,
+            QueueEvent::Delivered(_) => c.delivered += 1,
+            QueueEvent::Deferred(..) => c.deferred += 1,
+            QueueEvent::Failed(_) => c.failed += 1,
+            QueueEvent::Notified(..) => c.notifications += 1,
+            QueueEvent::Removed(_) => {}
+        }
         let _ = self.events.send(event);
+    }
+
+    /// Forgets what the scheduler keeps about an envelope beside the envelope itself.
+    fn forget(&mut self, id: EnvelopeId) {
+        self.history.remove(&id);
+        self.held.remove(&id);
+        self.parked.remove(&id);
+        self.removing.remove(&id);
+    }
+
+    fn selected(&self, sel: Selector) -> Vec<EnvelopeId> {
+        let mut ids: Vec<EnvelopeId> = match sel {
+            Selector::All => self
+                .messages
+                .values()
+                .flat_map(|m| m.envelopes.keys().copied())
+                .collect(),
+            Selector::Message(msg) => self
+                .messages
+                .get(&msg)
+                .map(|m| m.envelopes.keys().copied().collect())
+                .unwrap_or_default(),
+            Selector::Envelope(id) => self
+                .messages
+                .get(&id.msg())
+                .filter(|m| m.envelopes.contains_key(&id))
+                .map(|_| vec![id])
+                .unwrap_or_default(),
+        };
+        ids.sort();
+        ids
+    }
+
+    /// Whether an envelope may not be tried now: paused itself, or its kind of delivery is.
+    fn is_paused(&self, e: &Envelope) -> bool {
+        if self.held.contains(&e.id) {
+            return true;
+        }
+        if !self.local_paused && !self.relay_paused {
+            return false;
+        }
+        let relay = self
+            .deliver
+            .is_relay(e.action.as_deref().unwrap_or_default());
+        if relay {
+            self.relay_paused
+        } else {
+            self.local_paused
+        }
+    }
+
+    fn remove(&mut self, sel: Selector) -> RemoveReport {
+        let mut report = RemoveReport::default();
+        for id in self.selected(sel) {
+            let msg = id.msg();
+            let Some(m) = self.messages.get_mut(&msg) else {
+                continue;
+            };
+            if m.in_flight.contains(&id) || self.notifying.contains(&id) {
+                self.removing.insert(id);
+                report.in_delivery += 1;
+                continue;
+            }
+            if let Some(e) = m.envelopes.remove(&id) {
+                self.due.remove(&(e.next_try, id));
+                tracing::info!(evpid = %id, rcpt = %e.dest, "envelope removed from the queue");
+                report.removed += 1;
+                self.counters.removed += 1;
+            }
+            self.forget(id);
+            self.dirty.insert(msg);
+            self.drop_if_done(msg);
+        }
+        report
+    }
+
+    fn pause(&mut self, target: PauseTarget, paused: bool) -> bool {
+        match target {
+            PauseTarget::Local => self.local_paused = paused,
+            PauseTarget::Relay => self.relay_paused = paused,
+            PauseTarget::Envelope(id) => {
+                if self.selected(Selector::Envelope(id)).is_empty() {
+                    return false;
+                }
+                if paused {
+                    self.held.insert(id);
+                } else {
+                    self.held.remove(&id);
+                }
+            }
+        }
+        tracing::info!(
+            ?target,
+            paused,
+            "deliveries {}",
+            if paused { "paused" } else { "resumed" }
+        );
+        // Parked envelopes that may go now are due again, at their own time.
+        let parked = std::mem::take(&mut self.parked);
+        for id in parked {
+            let Some(e) = self
+                .messages
+                .get(&id.msg())
+                .and_then(|m| m.envelopes.get(&id))
+            else {
+                continue;
+            };
+            if self.is_paused(e) {
+                self.parked.insert(id);
+            } else {
+                self.due.insert((e.next_try, id));
+            }
+        }
+        true
     }
 
     fn add(&mut self, msg: MsgId, envelopes: Vec<Envelope>) {
@@ -422,21 +705,61 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                         m.envelopes.values().map(|e| EnvelopeStatus {
                             envelope: e.clone(),
                             in_flight: m.in_flight.contains(&e.id),
+                            paused: self.is_paused(e),
+                            history: self
+                                .history
+                                .get(&e.id)
+                                .map(|h| h.iter().cloned().collect())
+                                .unwrap_or_default(),
                         })
                     })
                     .collect();
                 all.sort_by_key(|s| s.envelope.id);
                 let _ = reply.send(all);
             }
-            Command::ScheduleNow(id) => {
+            Command::Schedule(sel, done) => {
                 let now = self.clock.now();
-                let ids: Vec<EnvelopeId> = match id {
-                    Some(id) => vec![id],
-                    None => self.due.iter().map(|(_, id)| *id).collect(),
-                };
-                for id in ids {
-                    self.reschedule(id, now);
+                let mut n = 0;
+                for id in self.selected(sel) {
+                    if self.reschedule(id, now) {
+                        n += 1;
+                    }
                 }
+                let _ = done.send(n);
+            }
+            Command::Remove(sel, done) => {
+                let report = self.remove(sel);
+                let _ = done.send(report);
+            }
+            Command::Pause(target, paused, done) => {
+                let found = self.pause(target, paused);
+                let _ = done.send(found);
+            }
+            Command::Hosts(done) => {
+                let mut hosts: Vec<HostStatus> = self
+                    .routes
+                    .iter()
+                    .map(|(key, r)| HostStatus {
+                        destination: key.clone(),
+                        active: r.active,
+                        max: r.max,
+                        waiting: r.waiting.len(),
+                    })
+                    .collect();
+                hosts.sort_by(|a, b| a.destination.cmp(&b.destination));
+                let _ = done.send(hosts);
+            }
+            Command::Counters(done) => {
+                let mut c = self.counters;
+                c.messages = self.messages.len() as u64;
+                c.envelopes = self
+                    .messages
+                    .values()
+                    .map(|m| m.envelopes.len() as u64)
+                    .sum();
+                c.local_paused = self.local_paused;
+                c.relay_paused = self.relay_paused;
+                let _ = done.send(c);
             }
             Command::Reroute(done) => {
                 let report = self.reroute_all();
@@ -560,19 +883,23 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
         self.dirty.insert(msg);
     }
 
-    fn reschedule(&mut self, id: EnvelopeId, at: Time) {
+    /// Makes a queued envelope due at `at`; false when it is not queued or being delivered.
+    fn reschedule(&mut self, id: EnvelopeId, at: Time) -> bool {
         let Some(m) = self.messages.get_mut(&id.msg()) else {
-            return;
+            return false;
         };
         let Some(e) = m.envelopes.get_mut(&id) else {
-            return;
+            return false;
         };
-        if m.in_flight.contains(&id) {
-            return;
+        if m.in_flight.contains(&id) || self.notifying.contains(&id) {
+            return false;
         }
         self.due.remove(&(e.next_try, id));
+        // A paused envelope is parked again by the next dispatch if it is still paused.
+        self.parked.remove(&id);
         e.next_try = at;
         self.due.insert((at, id));
+        true
     }
 
     fn next_due(&self) -> Option<Time> {
@@ -603,6 +930,10 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
             else {
                 continue;
             };
+            if self.is_paused(e) {
+                self.parked.insert(id);
+                continue;
+            }
             let action = e.action.clone().unwrap_or_default();
             let domain = e
                 .dest
@@ -768,10 +1099,30 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
         };
         for a in attempts {
             m.in_flight.remove(&a.id);
+            if self.removing.remove(&a.id) {
+                // Removed by an operator during the attempt: gone, whatever the outcome.
+                if let Some(e) = m.envelopes.remove(&a.id) {
+                    tracing::info!(evpid = %a.id, rcpt = %e.dest, "envelope removed from the queue");
+                    self.counters.removed += 1;
+                }
+                self.history.remove(&a.id);
+                self.held.remove(&a.id);
+                continue;
+            }
             let Some(e) = m.envelopes.get_mut(&a.id) else {
                 continue;
             };
             e.last_try = Some(now);
+            let history = self.history.entry(a.id).or_default();
+            if history.len() == HISTORY_LEN {
+                history.pop_front();
+            }
+            history.push_back(HistoryEntry {
+                at: now,
+                kind: a.kind,
+                reply: a.reply.to_string().replace('\n', " "),
+                remote_mta: a.remote_mta.clone(),
+            });
             match a.kind {
                 OutcomeKind::Delivered => {
                     tracing::info!(evpid = %a.id, rcpt = %e.dest, result = "Ok", reply = %a.reply, "delivery");
@@ -781,6 +1132,9 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                         success_dsn.push((e.clone(), a.clone(), relayed));
                     }
                     m.envelopes.remove(&a.id);
+                    self.history.remove(&a.id);
+                    self.held.remove(&a.id);
+                    self.counters.delivered += 1;
                     let _ = self.events.send(QueueEvent::Delivered(a.id));
                 }
                 OutcomeKind::Temporary if now < e.expires => {
@@ -797,6 +1151,7 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                         attempts = e.attempts, "delivery"
                     );
                     self.due.insert((e.next_try, a.id));
+                    self.counters.deferred += 1;
                     let _ = self.events.send(QueueEvent::Deferred(a.id, e.next_try));
                     let age = now.saturating_since(e.created);
                     let warn_due = self
@@ -929,6 +1284,7 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
     fn notified(&mut self, msg: MsgId, ids: &[EnvelopeId], kind: DsnKind, ok: bool) {
         for id in ids {
             if ok {
+                self.counters.notifications += 1;
                 let _ = self.events.send(QueueEvent::Notified(*id, kind));
             }
             if kind != DsnKind::Failure {
@@ -940,7 +1296,17 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
             };
             if ok {
                 m.envelopes.remove(id);
+                self.history.remove(id);
+                self.held.remove(id);
+                self.removing.remove(id);
+                self.counters.failed += 1;
                 let _ = self.events.send(QueueEvent::Failed(*id));
+            } else if self.removing.remove(id) {
+                // Removed by an operator meanwhile: no second try.
+                m.envelopes.remove(id);
+                self.history.remove(id);
+                self.held.remove(id);
+                self.counters.removed += 1;
             } else if let Some(e) = m.envelopes.get_mut(id) {
                 // Try the whole failure again later; the notification is not lost.
                 let retry = self.clock.now() + Duration::from_secs(60);

@@ -168,7 +168,8 @@ impl fmt::Display for ReloadReport {
 /// `reload` of the daemon's tables. See the module documentation.
 #[derive(Debug)]
 pub struct Reloader {
-    config: Config,
+    /// Replaced by [`Reloader::reload_config`].
+    config: Mutex<Config>,
     setup: RoutingSetup,
     procs: ProcTables,
     routing: SharedRouting,
@@ -187,7 +188,7 @@ impl Reloader {
         routing: SharedRouting,
     ) -> Reloader {
         Reloader {
-            config,
+            config: Mutex::new(config),
             setup,
             procs,
             routing,
@@ -197,8 +198,34 @@ impl Reloader {
 
     /// The configuration routing is built from.
     #[must_use]
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> Config {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Builds routing from a new configuration (its rules, actions and tables, reading the
+    /// tables), swaps it in and keeps the configuration for later table reloads. Sessions in
+    /// progress go on. Blocks: call it from a blocking context.
+    ///
+    /// # Errors
+    /// The new configuration's routing could not be built (a table file missing or
+    /// malformed); the current routing and configuration stay.
+    pub fn reload_config(&self, config: Config) -> Result<ReloadReport, RoutingError> {
+        let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let routing = match Routing::from_config(&config, &self.setup, &self.procs) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("configuration not reloaded, keeping the current one: {e}");
+                return Err(e);
+            }
+        };
+        self.routing.replace(routing);
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        let report = self.report();
+        tracing::info!("configuration reloaded: {report}");
+        Ok(report)
     }
 
     /// Reads every `file:` table again, swaps the new routing in, and sends `update` to every
@@ -210,7 +237,8 @@ impl Reloader {
     /// routing stays.
     pub fn reload_tables(&self) -> Result<ReloadReport, RoutingError> {
         let _busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        let routing = match Routing::from_config(&self.config, &self.setup, &self.procs) {
+        let config = self.config();
+        let routing = match Routing::from_config(&config, &self.setup, &self.procs) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("tables not reloaded, keeping the current ones: {e}");
@@ -218,9 +246,16 @@ impl Reloader {
             }
         };
         self.routing.replace(routing);
+        let report = self.report();
+        tracing::info!("tables reloaded: {report}");
+        Ok(report)
+    }
+
+    /// Lists the tables read and sends `update` to every `proc:` table.
+    fn report(&self) -> ReloadReport {
+        let config = self.config();
         let mut report = ReloadReport {
-            files: self
-                .config
+            files: config
                 .tables
                 .iter()
                 .filter_map(|t| match &t.source {
@@ -241,7 +276,6 @@ impl Reloader {
                 }
             }
         }
-        tracing::info!("tables reloaded: {report}");
-        Ok(report)
+        report
     }
 }

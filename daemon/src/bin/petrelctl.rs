@@ -1,0 +1,231 @@
+//! petrelctl: inspects and steers a running petreld over its control socket.
+//!
+//! Exit status: 0 done; 1 the daemon could not do it; 2 a usage error; 3 what was named does
+//! not exist (no such envelope, message or table); 4 the daemon is not running or did not
+//! answer.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use petrel_daemon::control::client::{self, ClientError};
+use petrel_daemon::control::protocol::{Answer, ErrorKind, Request, Response};
+use petrel_daemon::control::render::{monitor_line, render};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(name = "petrelctl", version, about = "Control a running petreld")]
+struct Args {
+    /// The daemon's control socket (`petreld.sock` in its state folder).
+    #[arg(
+        short = 's',
+        long = "socket",
+        value_name = "PATH",
+        default_value = "petrel-data/petreld.sock"
+    )]
+    socket: PathBuf,
+    /// Print the daemon's answers as JSON, one object per line, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the queue, an envelope, a message, counters, filters or destinations.
+    Show {
+        #[command(subcommand)]
+        what: Show,
+    },
+    /// Make envelopes due now: ID (message or envelope) or `all`.
+    Schedule {
+        /// A message id, an envelope id, or `all`.
+        target: String,
+    },
+    /// Remove envelopes from the queue, without notifying their senders: ID or `all`.
+    Remove {
+        /// A message id, an envelope id, or `all`.
+        target: String,
+    },
+    /// Pause local deliveries (mda), relaying (mta), new SMTP sessions (smtp), or one envelope.
+    Pause {
+        /// mda, mta, smtp or envelope.
+        what: String,
+        /// The envelope id, after `envelope`.
+        id: Option<String>,
+    },
+    /// Resume what `pause` paused.
+    Resume {
+        /// mda, mta, smtp or envelope.
+        what: String,
+        /// The envelope id, after `envelope`.
+        id: Option<String>,
+    },
+    /// Log debug lines (verbose) or not (brief).
+    Log {
+        /// verbose or brief.
+        level: String,
+    },
+    /// Read a table again.
+    Update {
+        /// The word `table`.
+        table: String,
+        /// The table's name.
+        name: String,
+    },
+    /// Read the configuration and the tables again, and route queued mail with them.
+    Reload,
+    /// Print the counters every second.
+    Monitor,
+    /// Print queue events as they happen, for one message or envelope or for everything.
+    Trace {
+        /// A message or envelope id.
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Show {
+    /// One line per queued envelope.
+    Queue,
+    /// An envelope's state and its history of attempts.
+    Envelope {
+        /// The envelope id.
+        id: String,
+    },
+    /// A queued message's headers and size.
+    Message {
+        /// The message id (or one of its envelopes' ids).
+        id: String,
+    },
+    /// Counters since the daemon started.
+    Stats,
+    /// Each filter's state.
+    Filters,
+    /// Per-destination delivery state.
+    Hosts,
+}
+
+/// Exit statuses scripts can rely on.
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_FOUND: u8 = 3;
+const EXIT_NOT_RUNNING: u8 = 4;
+
+fn request(command: Command) -> Result<Request, String> {
+    Ok(match command {
+        Command::Show { what } => match what {
+            Show::Queue => Request::ShowQueue,
+            Show::Envelope { id } => Request::ShowEnvelope { id },
+            Show::Message { id } => Request::ShowMessage { id },
+            Show::Stats => Request::ShowStats,
+            Show::Filters => Request::ShowFilters,
+            Show::Hosts => Request::ShowHosts,
+        },
+        Command::Schedule { target } => Request::Schedule { target },
+        Command::Remove { target } => Request::Remove { target },
+        Command::Pause { what, id } => Request::Pause { what, id },
+        Command::Resume { what, id } => Request::Resume { what, id },
+        Command::Log { level } => match level.as_str() {
+            "verbose" => Request::Log { verbose: true },
+            "brief" => Request::Log { verbose: false },
+            other => return Err(format!("log {other}: say verbose or brief")),
+        },
+        Command::Update { table, name } => {
+            if table != "table" {
+                return Err(format!("update {table}: only `update table NAME` exists"));
+            }
+            Request::UpdateTable { name }
+        }
+        Command::Reload => Request::Reload,
+        Command::Monitor => Request::Monitor,
+        Command::Trace { id } => Request::Trace { id },
+    })
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Prints one answer; returns the exit status it calls for.
+fn print(response: &Response, json: bool, monitor: bool) -> u8 {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let line = match response {
+            Response::Ok { answer } => serde_json::to_string(answer),
+            Response::Error { .. } => serde_json::to_string(response),
+        };
+        let _ = writeln!(out, "{}", line.unwrap_or_default());
+    }
+    match response {
+        Response::Ok { answer } => {
+            if !json {
+                let text = match answer.as_ref() {
+                    Answer::Stats(s) if monitor => monitor_line(s),
+                    answer => render(answer, now()),
+                };
+                let _ = out.write_all(text.as_bytes());
+            }
+            let _ = out.flush();
+            0
+        }
+        Response::Error { message, kind } => {
+            let _ = out.flush();
+            eprintln!("petrelctl: {message}");
+            match kind {
+                ErrorKind::NotFound => EXIT_NOT_FOUND,
+                ErrorKind::Usage => EXIT_USAGE,
+                ErrorKind::Failed => EXIT_FAILED,
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let stream = matches!(args.command, Command::Monitor | Command::Trace { .. });
+    let monitor = matches!(args.command, Command::Monitor);
+    let request = match request(args.command) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("petrelctl: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("petrelctl: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let status = runtime.block_on(async {
+        let mut answers = client::send(&args.socket, &request).await?;
+        let mut status = None;
+        while let Some(response) = answers.next().await? {
+            let s = print(&response, args.json, monitor);
+            status = Some(s);
+            if !stream || s != 0 {
+                break;
+            }
+        }
+        status.ok_or(ClientError::NoAnswer)
+    });
+    match status {
+        Ok(s) => ExitCode::from(s),
+        Err(e) => {
+            eprintln!("petrelctl: {e}");
+            ExitCode::from(match e {
+                ClientError::NotRunning { .. } | ClientError::NoAnswer => EXIT_NOT_RUNNING,
+                _ => EXIT_FAILED,
+            })
+        }
+    }
+}
