@@ -396,6 +396,19 @@ fn dns_failures(rng: &mut Rng, spec: &mut WorldSpec) {
         let r = rcpts(rng, id, domain, 2);
         messages.push(message(rng, id, secs(id * 10), r, false));
     }
+    // A message from the null sender that the remote MX refuses after its content: its
+    // failure may be reported to the postmaster only, never bounced.
+    let id = 100;
+    let rcpt = vec![format!("{REFUSE_CONTENT_PREFIX}{id}@{DEST}")];
+    let c = content(rng, id, "", &rcpt, 3, false);
+    messages.push(Outgoing {
+        id,
+        at: secs(5),
+        sender: String::new(),
+        rcpts: rcpt,
+        content: c,
+    });
+    messages.sort_by_key(|m| m.at);
     client(spec, "client1.test", P1, messages, false);
     let fault = *rng.pick(&[DnsFault::Timeout, DnsFault::ServFail]);
     let name = *rng.pick(&[DEST, DEST_MX]);

@@ -21,6 +21,10 @@ use crate::peers::{self, Behaviour, Outgoing};
 use crate::platform::SimPlatform;
 use crate::record::{FaultEvent, Recorder};
 
+/// A run stops as a runaway when the remote MX hosts receive more than this many messages
+/// per submitted message.
+const RUNAWAY_FACTOR: usize = 20;
+
 /// Where a Petrel host keeps its queue on its simulated disk.
 pub const DATA_DIR: &str = "/var/petrel";
 
@@ -346,8 +350,21 @@ fn play(spec: &WorldSpec, rec: &Recorder) -> Result<Played, String> {
         {
             break;
         }
-        if !rec.lock().errors.is_empty() {
-            break;
+        {
+            let mut log = rec.lock();
+            if !log.errors.is_empty() {
+                break;
+            }
+            // A storm (mail bouncing back and forth) would run to the time limit: stop it.
+            let limit =
+                RUNAWAY_FACTOR * (spec.clients.iter().map(|c| c.messages.len()).sum::<usize>() + 1);
+            if log.received.len() > limit {
+                let n = log.received.len();
+                log.errors.push(format!(
+                    "runaway: the remote MX hosts received {n} messages, more than {limit}"
+                ));
+                break;
+            }
         }
         if let Err(e) = sim.step() {
             return Err(format!("simulation failed: {e}"));

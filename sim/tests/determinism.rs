@@ -13,7 +13,12 @@ fn the_same_seed_gives_the_same_trace() {
         let spec = family.world(7);
         let a = run(&spec, true);
         let b = run(&family.world(7), true);
-        assert!(a.trace.len() > 20, "{}: a trace of {} lines", family.name, a.trace.len());
+        assert!(
+            a.trace.len() > 20,
+            "{}: a trace of {} lines",
+            family.name,
+            a.trace.len()
+        );
         assert_eq!(
             trace_hash(&a.trace),
             trace_hash(&b.trace),

@@ -27,7 +27,10 @@ fn sweep_family(name: &str, seeds: u64) {
     assert_eq!(s.runs as u64, seeds);
     // Every world has mail to settle: a family whose runs deliver and bounce nothing tests
     // nothing.
-    assert!(s.delivered + s.bounced > 0, "{name}: nothing delivered or bounced");
+    assert!(
+        s.delivered + s.bounced > 0,
+        "{name}: nothing delivered or bounced"
+    );
 }
 
 #[test]
