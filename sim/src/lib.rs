@@ -17,6 +17,7 @@ pub mod invariants;
 pub mod peers;
 pub mod platform;
 pub mod record;
+pub mod replay;
 pub mod rng;
 pub mod scenarios;
 pub mod sweep;

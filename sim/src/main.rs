@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use petrel_sim::replay;
 use petrel_sim::scenarios::{self, FAMILIES};
 use petrel_sim::sweep::{self, Plan};
 use petrel_sim::world;
@@ -206,8 +207,27 @@ fn run(command: Command) -> Result<ExitCode, String> {
             })
         }
         Command::Replay { file } => {
-            let _ = file;
-            Err("replay is not available yet".into())
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let lines = replay::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let report = replay::replay(&lines).map_err(|e| format!("{}: {e}", file.display()))?;
+            for line in &report.transcript {
+                println!("{line}");
+            }
+            for (n, expected, got, reply) in &report.mismatches {
+                println!("reply {}: expected {expected}, got {got}: {reply}", n + 1);
+            }
+            println!(
+                "{}: {} replies, {} mismatches",
+                file.display(),
+                report.replies,
+                report.mismatches.len()
+            );
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -160,7 +160,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TraceWriter {
     }
 }
 
-async fn petrel_host(
+pub(crate) async fn petrel_host(
     name: String,
     config_text: String,
     platform: SimPlatform,
