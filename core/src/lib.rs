@@ -17,8 +17,10 @@
 //! - [`relay`]: MX and smarthost connection plans, and the failures of relaying.
 //! - [`srs`]: Sender Rewriting Scheme encoding and decoding.
 //! - [`time`]: the [`Time`] value every machine is driven with.
+//! - [`bugs`]: deliberate bugs the simulator's tests switch on (feature `sim-bugs` only).
 #![forbid(unsafe_code)]
 
+pub mod bugs;
 pub mod config;
 pub mod expand;
 pub mod fuzzing;

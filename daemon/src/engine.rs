@@ -13,16 +13,17 @@ use std::sync::Arc;
 use petrel_core::config::Config;
 use tokio::sync::watch;
 
-use crate::clock::SystemClock;
+use crate::clock::Clock;
 use crate::control::gate::Gated;
 use crate::control::{self, ControlContext, ControlHooks, SessionGate};
 use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
+use crate::mta::Mta;
 use crate::mta::resolver::Resolver;
-use crate::mta::{Mta, RustlsUpgrade, resolver};
+use crate::platform::{Platform, Production};
 use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
-use crate::queue::{RealFs, Store, TokioBlocking};
-use crate::routing::{Routing, RoutingError, RoutingSetup, SharedRouting};
+use crate::queue::{Blocking, Fs, Store};
+use crate::routing::{ClockedRouting, Routing, RoutingError, RoutingSetup, SharedRouting};
 use crate::service::{HandlerFactory, Service, ServiceConfig, SessionLimits};
 use crate::smtp_in::Connection;
 use crate::tables::{ProcTableOptions, ProcTables, ReloadReport, Reloader, TableLoadError};
@@ -81,25 +82,26 @@ pub struct Engine {
 }
 
 /// Makes an [`Inbound`] handler per session.
-struct InboundFactory {
-    store: Store<RealFs, TokioBlocking>,
+struct InboundFactory<F: Fs, B: Blocking, C: Clock> {
+    store: Store<F, B>,
     scheduler: SchedulerHandle,
     routing: SharedRouting,
+    clock: Arc<C>,
     queue_ttl: std::time::Duration,
     /// For reverse lookups of clients, when the rules need them.
     resolver: Option<Arc<dyn Resolver>>,
     gate: Arc<SessionGate>,
 }
 
-impl HandlerFactory for InboundFactory {
-    type Handler = Gated<Inbound<RealFs, TokioBlocking, SystemClock>>;
+impl<F: Fs, B: Blocking, C: Clock> HandlerFactory for InboundFactory<F, B, C> {
+    type Handler = Gated<Inbound<F, B, C>>;
 
     fn handler(&self, conn: &Connection, listener: &ListenerFacts) -> Self::Handler {
         let ctx = InboundContext {
             store: self.store.clone(),
             scheduler: self.scheduler.clone(),
             routing: self.routing.clone(),
-            clock: Arc::new(SystemClock),
+            clock: self.clock.clone(),
             queue_ttl: self.queue_ttl,
             listener: listener.clone(),
             resolver: self.resolver.clone(),
@@ -145,12 +147,33 @@ impl Engine {
         options: EngineOptions,
         tables: ProcTableOptions,
     ) -> Result<Engine, String> {
+        Engine::start_on(config, options, tables, &Production).await
+    }
+
+    /// [`start_with_tables`](Self::start_with_tables) on `platform`'s file system, clock,
+    /// sockets, resolver and TLS: the same engine in production ([`Production`]) and in the
+    /// simulator.
+    ///
+    /// # Errors
+    /// As for [`start_with_tables`](Self::start_with_tables).
+    pub async fn start_on<P: Platform>(
+        config: &Config,
+        options: EngineOptions,
+        tables: ProcTableOptions,
+        platform: &P,
+    ) -> Result<Engine, String> {
         let mut service_config =
             ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
         service_config.limits = options.limits;
         let (names, addrs) = local_names(&service_config, &options.hostname);
+        let ids = Arc::new(IdGenerator::with_seed(platform.id_seed()));
+        let clock = platform.clock();
         // Listeners first: a daemon that cannot listen must not start delivering either.
-        let service = Service::bind(service_config).map_err(|e| e.to_string())?;
+        let service = Service::bind_with(service_config, |addr| platform.bind(addr))
+            .await
+            .map_err(|e| e.to_string())?
+            .with_clock(clock.clone())
+            .with_ids(ids.clone());
         let setup = RoutingSetup {
             hostname: options.hostname.clone(),
             names,
@@ -181,19 +204,21 @@ impl Engine {
         ));
 
         let queue_root = options.data_dir.join("queue");
-        let seed = (IdGenerator::new().next_id() >> 32) as u32;
+        let seed = (ids.next_id() >> 32) as u32;
         let (store, recovered) =
-            Store::open(Arc::new(RealFs), TokioBlocking, queue_root.clone(), seed)
+            Store::open(platform.fs(), platform.blocking(), queue_root.clone(), seed)
                 .await
                 .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
         let queued: usize = recovered.iter().map(|r| r.envelopes.len()).sum();
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
-        let resolver = resolver::from_config(&config.petrel.resolver, &options.base)?;
+        let resolver = platform.resolver(config, &options.base)?;
         let mut mta = Mta::new(resolver.clone());
-        match RustlsUpgrade::new() {
-            Ok(tls) => mta = mta.with_tls(Arc::new(tls)),
-            Err(e) => tracing::warn!(error = %e, "outgoing TLS unavailable"),
+        mta.connector = platform.connector();
+        mta.clock = clock.clone();
+        mta.ids = Arc::new(IdGenerator::with_seed(ids.next_id()));
+        if let Some(tls) = platform.tls() {
+            mta = mta.with_tls(tls);
         }
         let dispatcher = Dispatcher {
             routing: routing.clone(),
@@ -204,7 +229,7 @@ impl Engine {
             },
             hostname: options.hostname.clone(),
             base: options.base.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             relay: RelayPool::new(RelayLimits::from_config(&config.mta)),
             mail_spool: options.mail_spool.clone(),
         };
@@ -217,8 +242,11 @@ impl Engine {
         let scheduler = scheduler::spawn(
             store.clone(),
             Arc::new(dispatcher),
-            Arc::new(routing.clone()),
-            Arc::new(SystemClock),
+            Arc::new(ClockedRouting {
+                routing: routing.clone(),
+                clock: clock.clone(),
+            }),
+            clock.clone(),
             scheduler_config,
             recovered
                 .into_iter()
@@ -233,7 +261,7 @@ impl Engine {
                 let listener = control::server::bind(path).await?;
                 let ctx = Arc::new(ControlContext {
                     scheduler: scheduler.clone(),
-                    store: store.clone(),
+                    store: Arc::new(store.clone()),
                     reloader: reloader.clone(),
                     gate: gate.clone(),
                     hooks: options.hooks.clone(),
@@ -250,6 +278,7 @@ impl Engine {
             store,
             scheduler: scheduler.clone(),
             routing: routing.clone(),
+            clock,
             queue_ttl: config.queue.ttl,
             resolver: crate::inbound::needs_rdns(config).then_some(resolver),
         });

@@ -18,6 +18,7 @@
 //! - [`tls`]: certificates, rustls configurations (server and client), and the plain-or-TLS
 //!   stream that STARTTLS upgrades in place.
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
+//! - [`platform`]: the seams the engine is assembled over (production or simulated).
 //! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
 
 pub mod auth;
@@ -31,6 +32,7 @@ pub mod inbound;
 pub mod listener;
 pub mod mda;
 pub mod mta;
+pub mod platform;
 pub mod queue;
 pub mod routing;
 pub mod service;

@@ -363,9 +363,12 @@ impl Routing {
     }
 }
 
-impl Router for Routing {
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
-        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+impl Routing {
+    /// Routes mail the daemon itself produces (a notification) for `rcpt`, as of `now`.
+    ///
+    /// # Errors
+    /// The refusal of the recipient.
+    pub fn route_internal_at(&self, rcpt: &str, now: Time) -> Result<Vec<InternalRoute>, Reply> {
         self.resolve(&SessionFacts::socket(), "", rcpt, now)
             .map(|ds| {
                 ds.into_iter()
@@ -376,6 +379,12 @@ impl Router for Routing {
                     })
                     .collect()
             })
+    }
+}
+
+impl Router for Routing {
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
+        self.route_internal_at(rcpt, crate::clock::Clock::now(&crate::clock::SystemClock))
     }
 }
 
@@ -460,10 +469,13 @@ fn to_routes(resolved: Vec<Resolved>) -> Vec<InternalRoute> {
         .collect()
 }
 
-impl Router for SharedRouting {
-    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+impl SharedRouting {
+    /// [`Router::reroute`] as of `now` (the scheduler's clock, not the system's).
+    ///
+    /// # Errors
+    /// As for [`Router::reroute`].
+    pub fn reroute_at(&self, envelope: &Envelope, now: Time) -> Result<Vec<InternalRoute>, Reply> {
         let routing = self.current();
-        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let result = if routing.may_block() && multi_thread {
@@ -474,7 +486,11 @@ impl Router for SharedRouting {
         result.map(to_routes)
     }
 
-    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
+    /// [`Router::route_internal`] as of `now` (the scheduler's clock, not the system's).
+    ///
+    /// # Errors
+    /// As for [`Router::route_internal`].
+    pub fn route_internal_at(&self, rcpt: &str, now: Time) -> Result<Vec<InternalRoute>, Reply> {
         let routing = self.current();
         // The scheduler calls this from a task. A lookup in a `proc:` table blocks, so on a
         // multi-threaded runtime step out of it; on a current-thread runtime (tests) the wait
@@ -482,10 +498,42 @@ impl Router for SharedRouting {
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if routing.may_block() && multi_thread {
-            tokio::task::block_in_place(|| routing.route_internal(rcpt))
+            tokio::task::block_in_place(|| routing.route_internal_at(rcpt, now))
         } else {
-            routing.route_internal(rcpt)
+            routing.route_internal_at(rcpt, now)
         }
+    }
+}
+
+impl Router for SharedRouting {
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        self.reroute_at(
+            envelope,
+            crate::clock::Clock::now(&crate::clock::SystemClock),
+        )
+    }
+
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
+        self.route_internal_at(rcpt, crate::clock::Clock::now(&crate::clock::SystemClock))
+    }
+}
+
+/// [`SharedRouting`] as the scheduler's [`Router`], reading the time from `clock`.
+#[derive(Debug)]
+pub struct ClockedRouting<C> {
+    /// The routing.
+    pub routing: SharedRouting,
+    /// The clock.
+    pub clock: Arc<C>,
+}
+
+impl<C: crate::clock::Clock> Router for ClockedRouting<C> {
+    fn reroute(&self, envelope: &Envelope) -> Result<Vec<InternalRoute>, Reply> {
+        self.routing.reroute_at(envelope, self.clock.now())
+    }
+
+    fn route_internal(&self, rcpt: &str) -> Result<Vec<InternalRoute>, Reply> {
+        self.routing.route_internal_at(rcpt, self.clock.now())
     }
 }
 

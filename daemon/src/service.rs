@@ -14,15 +14,15 @@ use std::time::Duration;
 use petrel_core::config::{AddressFamily, Config, ListenOn, Listener, TlsMode};
 use petrel_core::session::server::{AuthPolicy, ServerConfig, TlsPolicy};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::{AuthError, Authenticator};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::ids::IdGenerator;
 use crate::inbound::ListenerFacts;
-use crate::listener;
+use crate::listener::{self, Accepted, Listener as Bound};
 use crate::smtp_in::{self, Connection, SessionHandler, SessionSecurity, hex};
 use crate::tls::{self, MaybeTls, ServerTlsSettings, TlsError};
 
@@ -356,11 +356,22 @@ fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<
     })
 }
 
-/// The daemon's listeners, bound and ready to accept.
-#[derive(Debug)]
-pub struct Service {
-    listeners: Vec<(TcpListener, ListenerConfig)>,
+/// The daemon's listeners, bound and ready to accept: tokio's TCP listeners in production,
+/// any [`crate::listener::Listener`] in the simulator.
+pub struct Service<L: Bound = TcpListener> {
+    listeners: Vec<(L, ListenerConfig)>,
     limits: SessionLimits,
+    clock: Arc<dyn Clock>,
+    ids: Arc<IdGenerator>,
+}
+
+impl<L: Bound> std::fmt::Debug for Service<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("listeners", &self.local_addrs())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Service {
@@ -378,14 +389,61 @@ impl Service {
                 }
             }
         }
+        Service::from_bound(listeners, last_error, config.limits)
+    }
+}
+
+impl<L: Bound> Service<L> {
+    /// Binds every listener with `bind` (the platform's sockets), with the same rules as
+    /// [`Service::bind`].
+    pub async fn bind_with<F, Fut>(config: ServiceConfig, mut bind: F) -> Result<Self, ServiceError>
+    where
+        F: FnMut(SocketAddr) -> Fut,
+        Fut: Future<Output = io::Result<L>>,
+    {
+        let mut listeners = Vec::new();
+        let mut last_error = None;
+        for l in &config.listeners {
+            match bind(l.addr).await {
+                Ok(bound) => listeners.push((bound, l.clone())),
+                Err(e) => {
+                    tracing::warn!(addr = %l.addr, error = %e, "cannot listen");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Service::from_bound(listeners, last_error, config.limits)
+    }
+
+    fn from_bound(
+        listeners: Vec<(L, ListenerConfig)>,
+        last_error: Option<io::Error>,
+        limits: SessionLimits,
+    ) -> Result<Self, ServiceError> {
         if listeners.is_empty() {
             let e = last_error.unwrap_or_else(|| io::Error::other("no listen address configured"));
             return Err(ServiceError::Bind(e));
         }
         Ok(Service {
             listeners,
-            limits: config.limits,
+            limits,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(IdGenerator::new()),
         })
+    }
+
+    /// The clock handed to the session machines (the system's by default).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The session identifiers (seeded from the clock by default).
+    #[must_use]
+    pub fn with_ids(mut self, ids: Arc<IdGenerator>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// The addresses actually bound (with the ports the kernel chose for port 0).
@@ -404,7 +462,7 @@ impl Service {
         factory: Arc<H>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let ids = Arc::new(IdGenerator::new());
+        let ids = self.ids.clone();
         let counter = SessionCounter::new(self.limits);
         let mut sessions = JoinSet::new();
         let mut accepts = JoinSet::new();
@@ -413,6 +471,7 @@ impl Service {
                 factory: factory.clone(),
                 ids: ids.clone(),
                 counter: counter.clone(),
+                clock: self.clock.clone(),
             };
             let stop = shutdown.clone();
             accepts.spawn(accept_loop(listener, config, shared, stop));
@@ -449,6 +508,7 @@ struct Shared<H> {
     factory: Arc<H>,
     ids: Arc<IdGenerator>,
     counter: Arc<SessionCounter>,
+    clock: Arc<dyn Clock>,
 }
 
 /// How long a refused client gets to take its `421` before the socket is closed anyway.
@@ -456,7 +516,10 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tells a connection over the limits `421 4.7.0` (in plaintext, so not on an smtps listener,
 /// where the client expects a handshake: that one is just closed) and closes it.
-async fn refuse(mut stream: TcpStream, hostname: String, plaintext: bool) {
+async fn refuse<S>(mut stream: S, hostname: String, plaintext: bool)
+where
+    S: tokio::io::AsyncWrite + Unpin,
+{
     if plaintext {
         let line = format!("421 4.7.0 {hostname} Too many connections, try again later\r\n");
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
@@ -467,8 +530,8 @@ async fn refuse(mut stream: TcpStream, hostname: String, plaintext: bool) {
     }
 }
 
-async fn accept_loop<H: HandlerFactory>(
-    listener: TcpListener,
+async fn accept_loop<H: HandlerFactory, L: Bound>(
+    listener: L,
     config: ListenerConfig,
     shared: Shared<H>,
     shutdown: watch::Receiver<bool>,
@@ -477,10 +540,15 @@ async fn accept_loop<H: HandlerFactory>(
         factory,
         ids,
         counter,
+        clock,
     } = shared;
     let mut sessions = JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let Accepted {
+            stream,
+            peer,
+            local,
+        } = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Running out of file descriptors must not spin: pause, then go on.
@@ -488,9 +556,6 @@ async fn accept_loop<H: HandlerFactory>(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
         };
         let permit = match counter.try_open(peer.ip()) {
             Ok(permit) => permit,
@@ -517,6 +582,7 @@ async fn accept_loop<H: HandlerFactory>(
         let security = config.security.clone();
         let mut handler = factory.handler(&conn, &config.facts);
         let stop = shutdown.clone();
+        let clock = clock.clone();
         sessions.spawn(async move {
             // Held for as long as the session runs.
             let _permit = permit;
@@ -530,7 +596,7 @@ async fn accept_loop<H: HandlerFactory>(
                 &security,
                 &conn,
                 &mut handler,
-                &SystemClock,
+                &*clock,
                 stop,
             )
             .await;

@@ -124,7 +124,7 @@ pub async fn drive<S, H, C>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: SessionHandler,
-    C: Clock,
+    C: Clock + ?Sized,
 {
     if security.implicit_tls && !stream.is_tls() {
         let Some(tls) = &security.tls else {

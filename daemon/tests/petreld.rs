@@ -199,14 +199,16 @@ async fn a_message_survives_a_restart_before_delivery() {
         ..EngineOptions::default()
     };
     let engine = Engine::start(&config, options).await.unwrap();
-    let snapshot = engine.scheduler().snapshot().await;
-    assert_eq!(snapshot.len(), 1, "the queued envelope was recovered");
-    let mut events = engine.scheduler().subscribe();
+    // The recovered envelope is routed again with this configuration; its route changed, so
+    // it may be delivered before the test looks: what counts is that it arrives, once.
     engine.scheduler().schedule_now(None);
-    loop {
-        if let QueueEvent::Delivered(_) = events.recv().await.unwrap() {
-            break;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while maildir_messages(&dir.path().join("mail/carol")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recovered message was not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(maildir_messages(&dir.path().join("mail/carol")).len(), 1);
     engine.shutdown().await;

@@ -126,6 +126,10 @@ impl DataDecoder {
                     _ => {
                         // A stuffed dot: drop it, the rest of the line is text. It does not
                         // count towards the line length (RFC 5321 section 4.5.3.1.6).
+                        if i == 0 && crate::bugs::active(crate::bugs::Bug::DotUnstuffChunkBoundary)
+                        {
+                            out.push(b'.');
+                        }
                         self.line_len = 0;
                         self.state = State::Text;
                     }

@@ -1,7 +1,9 @@
 //! The daemon's side of the control socket: a unix socket under the state folder, one
 //! connection per `petrelctl` command, a JSON [`Request`] line in and [`Response`] lines out.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use super::protocol::{
     StatsView, TraceLine,
 };
 use crate::queue::scheduler::{EnvelopeStatus, PauseTarget, QueueEvent, SchedulerHandle, Selector};
-use crate::queue::{RealFs, Store, TokioBlocking};
+use crate::queue::{Blocking, Fs, Store};
 use crate::tables::Reloader;
 
 /// Re-reads the configuration for `reload` (the file given to `-f`, with the same macros).
@@ -46,12 +48,31 @@ impl std::fmt::Debug for ControlHooks {
     }
 }
 
+/// Reads a queued message's content, for `show message`: the queue's store, whatever file
+/// system it sits on.
+pub trait MessageSource: Send + Sync + 'static {
+    /// The message's content, or why it cannot be read.
+    fn read(
+        &self,
+        msg: MsgId,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>>;
+}
+
+impl<F: Fs, B: Blocking> MessageSource for Store<F, B> {
+    fn read(
+        &self,
+        msg: MsgId,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>> {
+        Box::pin(async move { self.read_content(msg).await.map_err(|e| e.to_string()) })
+    }
+}
+
 /// Everything the control socket acts on.
 pub struct ControlContext {
     /// The queue's scheduler.
     pub scheduler: SchedulerHandle,
     /// The queue's files, for `show message`.
-    pub store: Store<RealFs, TokioBlocking>,
+    pub store: Arc<dyn MessageSource>,
     /// Rebuilds routing on `reload` and `update table`.
     pub reloader: Arc<Reloader>,
     /// Session counters and `pause smtp`.
@@ -365,7 +386,7 @@ async fn show_message(id: &str, ctx: &ControlContext) -> Response {
             format!("no message {msg} in the queue"),
         );
     }
-    match ctx.store.read_content(msg).await {
+    match ctx.store.read(msg).await {
         Ok(content) => {
             let end = memchr::memmem::find(&content, b"\r\n\r\n").map_or(content.len(), |i| i + 2);
             ok(Answer::Message(MessageView {

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_core::Time;
+use petrel_core::bugs::{self, Bug};
 use petrel_core::queue::{Dsn, DsnKind, DsnRecipient, Envelope, EnvelopeId, MsgId, RetryPolicy};
 use petrel_core::session::client::OutcomeKind;
 use petrel_core::smtp::{EnhancedCode, Reply, Ret};
@@ -434,8 +435,9 @@ struct State<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> {
     persist_retry_at: Option<Time>,
     tasks: JoinSet<Done>,
     in_flight_batches: usize,
-    /// Throttled destinations with batches in delivery or waiting.
-    routes: HashMap<String, Route>,
+    /// Throttled destinations with batches in delivery or waiting (ordered, so that waiting
+    /// batches are released in a reproducible order).
+    routes: BTreeMap<String, Route>,
     events: broadcast::Sender<QueueEvent>,
     unique: u64,
     /// `pause mda` and `pause mta`.
@@ -484,7 +486,7 @@ where
         persist_retry_at: None,
         tasks: JoinSet::new(),
         in_flight_batches: 0,
-        routes: HashMap::new(),
+        routes: BTreeMap::new(),
         events: events.clone(),
         unique: 0,
         local_paused: false,
@@ -527,14 +529,19 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                 .flatten()
                 .min();
             let sleep = wake.map(|t| t.saturating_since(now));
+            // Biased: the branches are polled in this order, so that the same inputs give the
+            // same sequence of decisions (tokio otherwise picks a branch at random, which a
+            // simulation cannot reproduce). Finished work first: it is bounded by the tasks in
+            // flight, so it can never starve commands.
             tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
-                    None => break,
-                },
+                biased;
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
                     Ok(done) => self.finished(done),
                     Err(e) => tracing::error!(error = %e, "queue task failed"),
+                },
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
                 },
                 () = sleep_or_forever(sleep) => {}
             }
@@ -1137,6 +1144,12 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                     self.counters.delivered += 1;
                     let _ = self.events.send(QueueEvent::Delivered(a.id));
                 }
+                OutcomeKind::Temporary
+                    if now < e.expires && bugs::active(Bug::LoseEnvelopeOn4xx) =>
+                {
+                    // Deliberate bug (simulator tests only): the envelope is forgotten.
+                    m.envelopes.remove(&a.id);
+                }
                 OutcomeKind::Temporary if now < e.expires => {
                     e.attempts += 1;
                     e.last_error = Some(a.reply.to_string().replace('\n', " "));
@@ -1146,6 +1159,10 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
                         .retry
                         .next_try(e.created, e.attempts, now, local)
                         .min(e.expires);
+                    if bugs::active(Bug::RetryWithoutBackoff) {
+                        // Deliberate bug (simulator tests only): no backoff.
+                        e.next_try = (now + Duration::from_secs(1)).min(e.expires);
+                    }
                     tracing::info!(
                         evpid = %a.id, rcpt = %e.dest, result = "TempFail", reply = %a.reply,
                         attempts = e.attempts, "delivery"
@@ -1209,7 +1226,14 @@ impl<F: Fs, B: Blocking, D: Deliver, R: Router, C: Clock> State<F, B, D, R, C> {
             self.notifying.extend(ids.iter().copied());
         }
         let sender = items[0].0.sender.clone();
-        let to = if sender.is_empty() {
+        let to = if sender.is_empty()
+            && kind == DsnKind::Failure
+            && bugs::active(Bug::BounceToNullSender)
+        {
+            // Deliberate bug (simulator tests only): a failed bounce is bounced, to the
+            // recipient that refused it.
+            items[0].0.rcpt.clone()
+        } else if sender.is_empty() {
             // A notification that failed: tell the postmaster once, never the null sender.
             let any_to_postmaster = items
                 .iter()

@@ -27,6 +27,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use petrel_core::bugs::{self, Bug};
 use petrel_core::queue::{Envelope, MsgId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -370,6 +371,10 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
                     file.write_all(env_text.as_bytes())?;
                     let trailer = format!("PETRELQ1 {content_len:020} {:020}\n", env_text.len());
                     file.write_all(trailer.as_bytes())?;
+                    if bugs::active(Bug::AckBeforeSync) {
+                        // Deliberate bug (simulator tests only): acknowledged unsynced.
+                        return Ok(());
+                    }
                     file.sync_all()
                 })();
                 if written.is_err() {
@@ -445,7 +450,12 @@ async fn committer<F: Fs, B: Blocking>(
                         renamed
                     })
                     .collect();
-                if let Err(e) = fs.sync_dir(&dir) {
+                let synced = if bugs::active(Bug::AckBeforeSync) {
+                    Ok(())
+                } else {
+                    fs.sync_dir(&dir)
+                };
+                if let Err(e) = synced {
                     // Nothing in this batch is known to be durable, and each of its sessions
                     // hears 451 and will send its message again: take the files back out, or
                     // a later directory sync could make them durable after all and the next
