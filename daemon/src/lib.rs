@@ -19,6 +19,7 @@
 //!   stream that STARTTLS upgrades in place.
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
 //! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
+//! - [`passwd_hash`]: password hashes for credentials tables (`encrypt`).
 
 pub mod auth;
 pub mod clock;
@@ -30,6 +31,7 @@ pub mod inbound;
 pub mod listener;
 pub mod mda;
 pub mod mta;
+pub mod passwd_hash;
 pub mod queue;
 pub mod routing;
 pub mod service;
