@@ -20,6 +20,7 @@
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
 //! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
 //! - [`passwd_hash`]: password hashes for credentials tables (`encrypt`).
+//! - [`spf`]: every network a domain's SPF record allows (`spf walk`).
 
 pub mod auth;
 pub mod clock;
@@ -36,5 +37,6 @@ pub mod queue;
 pub mod routing;
 pub mod service;
 pub mod smtp_in;
+pub mod spf;
 pub mod tables;
 pub mod tls;
