@@ -12,9 +12,8 @@
 //! ```
 //!
 //! The default is SHA-512-crypt (`$6$`, the default 5000 rounds), what `smtpctl encrypt` makes
-//! on systems whose crypt(3) is glibc's; bcrypt (`$2b$`, cost
-//! [`BCRYPT_COST`](crate::auth::BCRYPT_COST)) is what it makes
-//! on OpenBSD. Both are verified by the daemon's AUTH ([`crate::auth::verify_password`]).
+//! on systems whose crypt(3) is glibc's; bcrypt (`$2b$`, cost [`BCRYPT_COST`]) is what it
+//! makes on OpenBSD. Both are verified by the daemon's AUTH ([`crate::auth::verify_password`]).
 //!
 //! A password that a crypt(3) implementation could not take whole is refused rather than hashed
 //! into something that would not verify elsewhere: an empty password, one with a NUL byte
@@ -39,7 +38,7 @@ pub enum Scheme {
     /// SHA-512-crypt (`$6$`), 5000 rounds, 16 characters of salt. The default.
     #[default]
     Sha512Crypt,
-    /// bcrypt (`$2b$`), cost [`BCRYPT_COST`](crate::auth::BCRYPT_COST).
+    /// bcrypt (`$2b$`), cost [`BCRYPT_COST`].
     Bcrypt,
 }
 
