@@ -33,6 +33,7 @@
 //! - A domain reached twice on one chain of `include`/`redirect` is a loop: reported, and not
 //!   followed again. A domain reached again on another branch is not walked twice (its
 //!   networks are already listed), but its lookups are counted again, as a receiver makes them.
+//! - A chain of `include`/`redirect` is followed at most [`MAX_DEPTH`] records deep.
 //! - Domain names with macros are expanded when they only use `%{d}` (the current domain),
 //!   `%%`, `%_` and `%-`; others depend on the client or the message and are skipped.
 
@@ -50,6 +51,10 @@ pub const LOOKUP_LIMIT: usize = 10;
 
 /// The most exchanges of one `mx` term a receiver looks up (RFC 7208 §4.6.4).
 pub const MX_LIMIT: usize = 10;
+
+/// The longest chain of `include`/`redirect` a walk follows, so that a hostile set of records
+/// cannot make it recurse without end (receivers stop far earlier, at [`LOOKUP_LIMIT`]).
+pub const MAX_DEPTH: usize = 50;
 
 /// What a walk found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -198,6 +203,17 @@ pub enum Problem {
         /// The term.
         via: Via,
     },
+    /// An `include` or `redirect` nested deeper than [`MAX_DEPTH`]: not followed.
+    #[error(
+        "{term} in the SPF record of {domain} is nested more than {MAX_DEPTH} records deep; \
+         not followed"
+    )]
+    TooDeep {
+        /// The domain whose record holds the term.
+        domain: String,
+        /// The term as written.
+        term: String,
+    },
     /// `+all`: every address is allowed. `0.0.0.0/0` and `::/0` are not listed.
     #[error(
         "{term} in the SPF record of {domain} allows every address \
@@ -238,7 +254,7 @@ pub async fn walk(resolver: &dyn Resolver, domain: &str) -> Walk {
         networks: walker
             .networks
             .into_iter()
-            .map(|(_, bits, prefix)| {
+            .map(|(bits, prefix)| {
                 let addr = match bits {
                     Bits::V4(a) => IpAddr::V4(a.into()),
                     Bits::V6(a) => IpAddr::V6(a.into()),
@@ -259,8 +275,8 @@ enum Bits {
 
 struct Walker<'r> {
     resolver: &'r dyn Resolver,
-    /// (family, address, prefix); the family first so that IPv4 sorts first.
-    networks: BTreeSet<(u8, Bits, u8)>,
+    /// (address, prefix), IPv4 first.
+    networks: BTreeSet<(Bits, u8)>,
     problems: Vec<Problem>,
     /// DNS-querying terms evaluated so far.
     lookups: usize,
@@ -297,8 +313,8 @@ impl Walker<'_> {
     fn add(&mut self, ip: IpAddr, prefix: u8) {
         let net = Cidr::network_of(ip, prefix, prefix);
         let key = match net.addr() {
-            IpAddr::V4(a) => (4, Bits::V4(a.into()), net.prefix()),
-            IpAddr::V6(a) => (6, Bits::V6(a.into()), net.prefix()),
+            IpAddr::V4(a) => (Bits::V4(a.into()), net.prefix()),
+            IpAddr::V6(a) => (Bits::V6(a.into()), net.prefix()),
         };
         self.networks.insert(key);
     }
@@ -419,6 +435,11 @@ impl Walker<'_> {
             });
         } else if let Some(&n) = self.walked.get(&target) {
             self.count(domain, term, n);
+        } else if chain.len() > MAX_DEPTH {
+            self.problems.push(Problem::TooDeep {
+                domain: domain.to_owned(),
+                term: term.to_owned(),
+            });
         } else {
             let mut chain = chain.to_vec();
             chain.push(target.clone());

@@ -460,3 +460,30 @@ fn null_mx_and_host_failures_are_reported() {
         ]
     );
 }
+
+#[test]
+fn endless_chains_stop_at_the_depth_limit() {
+    let mut records = String::new();
+    for i in 0..100 {
+        records.push_str(&format!(
+            "d{i}.example TXT \"v=spf1 ip4:10.0.{i}.0/24 include:d{}.example\"\n",
+            i + 1
+        ));
+    }
+    let w = run(&records, "d0.example");
+    // d0 … d50 are walked: the chain holds 51 domains when d50 names d51.
+    assert_eq!(w.networks.len(), MAX_DEPTH + 1);
+    assert_eq!(
+        w.problems.last(),
+        Some(&Problem::TooDeep {
+            domain: "d50.example".into(),
+            term: "include:d51.example".into(),
+        })
+    );
+    // The limit of ten lookups was reported on the way.
+    assert!(matches!(
+        w.problems[0],
+        Problem::LookupLimit { count: 11, .. }
+    ));
+    assert_eq!(w.problems.len(), 2);
+}
