@@ -19,7 +19,10 @@
 //!   stream that STARTTLS upgrades in place.
 //! - [`mda`]: local delivery: maildir, mbox, LMTP, commands, as the recipient's user.
 //! - [`platform`]: the seams the engine is assembled over (production or simulated).
+//! - [`control`]: the control socket `petrelctl` talks to.
 //! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
+//! - [`passwd_hash`]: password hashes for credentials tables (`encrypt`).
+//! - [`spf`]: every network a domain's SPF record allows (`spf walk`).
 
 pub mod auth;
 pub mod clock;
@@ -32,10 +35,12 @@ pub mod inbound;
 pub mod listener;
 pub mod mda;
 pub mod mta;
+pub mod passwd_hash;
 pub mod platform;
 pub mod queue;
 pub mod routing;
 pub mod service;
 pub mod smtp_in;
+pub mod spf;
 pub mod tables;
 pub mod tls;

@@ -583,3 +583,82 @@ fn a_stopped_daemon_is_reported_plainly() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("petreld is not running"), "{err}");
 }
+
+#[test]
+fn encrypt_hashes_passwords_the_daemon_accepts() {
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_petrelctl"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    };
+    let given = run(&["encrypt", "correct horse"], "");
+    let read = run(&["encrypt"], "correct horse\n");
+    let bcrypt = run(&["encrypt", "--bcrypt", "correct horse"], "");
+    assert!(
+        given.starts_with("$6$") && read.starts_with("$6$"),
+        "{given} {read}"
+    );
+    assert!(bcrypt.starts_with("$2b$"), "{bcrypt}");
+    assert_ne!(given, read, "a fresh salt each time");
+    for hash in [&given, &read, &bcrypt] {
+        assert!(petrel_daemon::auth::verify_password("correct horse", hash).unwrap());
+        assert!(!petrel_daemon::auth::verify_password("wrong", hash).unwrap());
+    }
+}
+
+#[test]
+fn spf_walk_lists_networks_and_reports_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("dns.txt");
+    std::fs::write(
+        &records,
+        "example.test TXT \"v=spf1 ip4:192.0.2.0/24 include:_spf.example.test a:mail.example.test -all\"\n\
+         _spf.example.test TXT \"v=spf1 ip6:2001:db8::/32 ip4:198.51.100.7 ~all\"\n\
+         mail.example.test A 203.0.113.5\n\
+         loop.test TXT \"v=spf1 include:loop.test -all\"\n",
+    )
+    .unwrap();
+    let walk = |domain: &str, json: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_petrelctl"));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .args(["spf", "walk", domain, "--static"])
+            .arg(&records)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (status, out, err) = walk("example.test", false);
+    assert_eq!(status, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "192.0.2.0/24\n198.51.100.7/32\n203.0.113.5/32\n2001:db8::/32\n"
+    );
+    let (status, out, err) = walk("loop.test", false);
+    assert_eq!(status, Some(1));
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("loop"), "{err}");
+    let (status, out, _) = walk("loop.test", true);
+    assert_eq!(status, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["domain"], "loop.test");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+}

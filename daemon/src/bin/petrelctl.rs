@@ -1,17 +1,22 @@
 //! petrelctl: inspects and steers a running petreld over its control socket.
 //!
-//! Exit status: 0 done; 1 the daemon could not do it; 2 a usage error; 3 what was named does
-//! not exist (no such envelope, message or table); 4 the daemon is not running or did not
-//! answer.
+//! Exit status: 0 done; 1 the daemon could not do it (for `spf walk`: the walk met problems,
+//! which it lists); 2 a usage error; 3 what was named does not exist (no such envelope,
+//! message or table); 4 the daemon is not running or did not answer. `encrypt` and `spf walk`
+//! work without the daemon.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use petrel_daemon::control::client::{self, ClientError};
 use petrel_daemon::control::protocol::{Answer, ErrorKind, Request, Response};
 use petrel_daemon::control::render::{monitor_line, render};
+use petrel_daemon::mta::resolver::{self, HickoryResolver, Resolver, StaticResolver};
+use petrel_daemon::{passwd_hash, spf};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -84,6 +89,35 @@ enum Command {
         /// A message or envelope id.
         id: Option<String>,
     },
+    /// Hash a password for a credentials table (read from standard input when not given).
+    Encrypt {
+        /// The password.
+        password: Option<String>,
+        /// bcrypt instead of sha512-crypt.
+        #[arg(long)]
+        bcrypt: bool,
+    },
+    /// Walk a domain's SPF record.
+    Spf {
+        #[command(subcommand)]
+        what: Spf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Spf {
+    /// Print every network the domain's SPF record allows, one per line, ready for a table;
+    /// problems (loops, DNS errors, terms that name no networks) go to standard error.
+    Walk {
+        /// The domain.
+        domain: String,
+        /// Ask this nameserver (ADDRESS[:PORT], repeatable) instead of the system's.
+        #[arg(long, value_name = "ADDRESS[:PORT]")]
+        nameserver: Vec<String>,
+        /// Answer from a static records file (the daemon's `resolver static` format).
+        #[arg(long = "static", value_name = "FILE")]
+        static_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,7 +176,120 @@ fn request(command: Command) -> Result<Request, String> {
         Command::Reload => Request::Reload,
         Command::Monitor => Request::Monitor,
         Command::Trace { id } => Request::Trace { id },
+        Command::Encrypt { .. } | Command::Spf { .. } => {
+            return Err("not a request to the daemon".into());
+        }
     })
+}
+
+/// `encrypt`: works without the daemon.
+fn encrypt(password: Option<String>, bcrypt: bool) -> ExitCode {
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!("petrelctl: cannot read the password: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let scheme = if bcrypt {
+        passwd_hash::Scheme::Bcrypt
+    } else {
+        passwd_hash::Scheme::Sha512Crypt
+    };
+    match passwd_hash::hash(&password, scheme) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("petrelctl: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// `spf walk`: works without the daemon. Exit 0 when the walk met no problem, 1 when it
+/// reported some (the networks found are printed either way).
+fn spf_walk(
+    domain: &str,
+    nameservers: &[String],
+    static_file: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    let resolver: Arc<dyn Resolver> = if let Some(file) = static_file {
+        let base = file.parent().unwrap_or(Path::new("."));
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match resolver::load_static(&name, base) {
+            Ok(records) => Arc::new(StaticResolver::new(records)),
+            Err(e) => {
+                eprintln!("petrelctl: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        let mut servers = Vec::new();
+        for n in nameservers {
+            let addr = n
+                .parse::<SocketAddr>()
+                .or_else(|_| n.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
+            match addr {
+                Ok(a) => servers.push(a),
+                Err(_) => {
+                    eprintln!("petrelctl: --nameserver {n}: not an ADDRESS or ADDRESS:PORT");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+        let built = if servers.is_empty() {
+            HickoryResolver::system()
+        } else {
+            HickoryResolver::with_nameservers(&servers, resolver::DNS_TIMEOUT)
+        };
+        match built {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                eprintln!("petrelctl: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("petrelctl: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let walk = runtime.block_on(spf::walk(resolver.as_ref(), domain));
+    let problems: Vec<String> = walk.problems.iter().map(ToString::to_string).collect();
+    if json {
+        let value = serde_json::json!({
+            "domain": domain,
+            "networks": walk.networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "problems": problems,
+        });
+        println!("{value}");
+    } else {
+        print!("{}", walk.table());
+        for p in &problems {
+            eprintln!("petrelctl: {p}");
+        }
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }
 
 fn now() -> u64 {
@@ -187,6 +334,18 @@ fn print(response: &Response, json: bool, monitor: bool) -> u8 {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match &args.command {
+        Command::Encrypt { password, bcrypt } => return encrypt(password.clone(), *bcrypt),
+        Command::Spf {
+            what:
+                Spf::Walk {
+                    domain,
+                    nameserver,
+                    static_file,
+                },
+        } => return spf_walk(domain, nameserver, static_file.as_deref(), args.json),
+        _ => {}
+    }
     let stream = matches!(args.command, Command::Monitor | Command::Trace { .. });
     let monitor = matches!(args.command, Command::Monitor);
     let request = match request(args.command) {
