@@ -58,8 +58,12 @@ pub enum Reason {
     UnimplementedParameter,
     /// A parameter value outside its RFC's syntax that smtp-proto lets through or reads
     /// differently (RFC 1870 SIZE, RFC 3461 NOTIFY/RET/ENVID/ORCPT, RFC 4954 AUTH=, RFC 6152
-    /// BODY), a parameter given twice, or garbage between parameters.
+    /// BODY, RFC 6531 SMTPUTF8 without a value), or a keyword that is not an RFC 5321
+    /// esmtp-keyword. Checked against the grammar here, independently of Petrel's code.
     ParameterSyntax,
+    /// The same parameter twice: which value holds is ambiguous, and Petrel answers 501
+    /// (smtp-proto keeps the last one, or ORs both BODY values).
+    ParameterTwice,
     /// `SIZE` or a BDAT chunk size of 20 digits that overflows: RFC 1870 allows 1*20DIGIT,
     /// and RFC 3030 an arbitrary size; Petrel reads it as "too big" instead of refusing it.
     HugeNumber,
@@ -98,9 +102,14 @@ pub enum Verdict {
 /// Fuzz target body; also replayed by the corpus test. Panics on a [`Verdict::Disagree`].
 pub fn command_diff(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
-        if let Verdict::Disagree(why) = compare_line(line) {
-            panic!("{:?}: {why}", String::from_utf8_lossy(line));
-        }
+        assert_explained(line, &compare_line(line));
+    }
+}
+
+/// Panics, naming the line, if `verdict` is a [`Verdict::Disagree`].
+pub fn assert_explained(line: &[u8], verdict: &Verdict) {
+    if let Verdict::Disagree(why) = verdict {
+        panic!("{:?}: {why}", String::from_utf8_lossy(line));
     }
 }
 
@@ -150,7 +159,11 @@ fn explain_petrel_refusal(line: &[u8], e: &CommandError, req: &Request<Cow<'_, s
         (CommandError::Unrecognized, _) if !verb_is_plain(line) => Some(VerbSyntax),
         (_, _) if !verb_field(line).eq_ignore_ascii_case(req.name().as_bytes()) => Some(VerbSyntax),
         (CommandError::Syntax("no arguments allowed"), _) => Some(ArgumentsNotAllowed),
-        (CommandError::BadHelo(_), Request::Helo { .. } | Request::Ehlo { .. }) => Some(HeloSyntax),
+        (CommandError::BadHelo(_), Request::Helo { host } | Request::Ehlo { host }) => {
+            // smtp-proto stops at the first space; a lone, well-formed domain must pass.
+            let whole = String::from_utf8_lossy(args_of(line));
+            (whole != *host || !domain_ok(host, false)).then_some(HeloSyntax)
+        }
         (CommandError::BadSender(PathError::NonAscii), Request::Mail { .. }) => {
             Some(Utf8WithoutSmtputf8)
         }
@@ -163,17 +176,61 @@ fn explain_petrel_refusal(line: &[u8], e: &CommandError, req: &Request<Cow<'_, s
         (CommandError::Syntax(_), Request::Mail { .. } | Request::Rcpt { .. }) => {
             // "MAIL FROM:" / "RCPT TO:" spelled in a way smtp-proto tolerates (spaces around
             // the colon, no colon).
-            Some(PathSyntax)
+            let keyword: &[u8] = if req.name() == "MAIL" {
+                b"FROM:"
+            } else {
+                b"TO:"
+            };
+            let args = args_of(line);
+            (!args
+                .get(..keyword.len())
+                .is_some_and(|k| k.eq_ignore_ascii_case(keyword)))
+            .then_some(PathSyntax)
         }
         (
             CommandError::Param(ParamError::Unknown(_)),
             Request::Mail { .. } | Request::Rcpt { .. },
         ) => Some(UnimplementedParameter),
-        (CommandError::Param(_), Request::Mail { .. } | Request::Rcpt { .. }) => {
-            Some(ParameterSyntax)
+        (
+            CommandError::Param(ParamError::Duplicate(_)),
+            Request::Mail { .. } | Request::Rcpt { .. },
+        ) => Some(ParameterTwice),
+        (
+            CommandError::Param(ParamError::Invalid(name)),
+            Request::Mail { .. } | Request::Rcpt { .. },
+        ) => params_after_path(line)
+            .iter()
+            .any(|(k, v)| {
+                if *name == "parameter keyword" {
+                    !esmtp_keyword_ok(k)
+                } else {
+                    k.eq_ignore_ascii_case(name) && !param_value_ok(name, v.as_deref())
+                }
+            })
+            .then_some(ParameterSyntax),
+        (CommandError::Syntax(_), Request::Auth { .. }) => {
+            let args = String::from_utf8_lossy(args_of(line));
+            let words: Vec<&str> = args.split(' ').filter(|w| !w.is_empty()).collect();
+            let mech_ok = words.first().is_some_and(|m| {
+                (1..=20).contains(&m.len())
+                    && m.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+            (!mech_ok || words.len() > 2).then_some(AuthMechanism)
         }
-        (CommandError::Syntax(_), Request::Auth { .. }) => Some(AuthMechanism),
-        (CommandError::Syntax(_), Request::Bdat { .. }) => Some(BdatSyntax),
+        (CommandError::Syntax(_), Request::Bdat { .. }) => {
+            let args = String::from_utf8_lossy(args_of(line));
+            let words: Vec<&str> = args.split(' ').filter(|w| !w.is_empty()).collect();
+            let ok = match words.as_slice() {
+                [size] | [size, _] => {
+                    size.bytes().all(|b| b.is_ascii_digit())
+                        && size.trim_start_matches('0').parse::<u64>().is_ok()
+                        && words.get(1).is_none_or(|l| l.eq_ignore_ascii_case("LAST"))
+                }
+                _ => false,
+            };
+            (!ok).then_some(BdatSyntax)
+        }
         _ => None,
     };
     match allowed {
@@ -214,7 +271,7 @@ fn path_refusal(line: &[u8], e: &CommandError, address: &str, rcpt: bool) -> Opt
             text.contains("<>")
         }
     } else {
-        Mailbox::parse(address, true).is_ok()
+        mailbox_ok(address)
     };
     (!valid).then_some(Reason::PathSyntax)
 }
@@ -476,5 +533,152 @@ fn mechanism_flag(name: &str) -> Option<u64> {
     match Request::parse(&mut wire.as_bytes().iter()) {
         Ok(Request::Auth { mechanism, .. }) => Some(mechanism),
         _ => None,
+    }
+}
+
+// Independent checks of the RFC grammar, so that a disagreement is excused only when the
+// input really is outside it (and not because Petrel's own parser says so).
+
+/// RFC 5321 `Domain` (letters, digits and hyphens in dot-separated labels; non-ASCII octets
+/// count as letters when `utf8`), or an address literal in brackets.
+fn domain_ok(d: &str, utf8: bool) -> bool {
+    if let Some(inner) = d.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        return address_literal_ok(inner);
+    }
+    (1..=255).contains(&d.len())
+        && d.split('.').all(|label| {
+            let b = label.as_bytes();
+            let let_dig = |c: u8| c.is_ascii_alphanumeric() || (utf8 && c >= 0x80);
+            (1..=63).contains(&b.len())
+                && let_dig(b[0])
+                && let_dig(b[b.len() - 1])
+                && b.iter().all(|&c| let_dig(c) || c == b'-')
+        })
+}
+
+/// RFC 5321 section 4.1.3: an IPv4 address, `IPv6:` and an IPv6 address, or a
+/// general address literal (`tag:content`).
+fn address_literal_ok(inner: &str) -> bool {
+    if inner.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let parts: Vec<&str> = inner.split('.').collect();
+        return parts.len() == 4
+            && parts
+                .iter()
+                .all(|p| (1..=3).contains(&p.len()) && p.parse::<u8>().is_ok());
+    }
+    if inner.len() > 5 && inner[..5].eq_ignore_ascii_case("IPv6:") {
+        return inner[5..].parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    inner.split_once(':').is_some_and(|(tag, content)| {
+        esmtp_keyword_ok(tag)
+            && !tag.ends_with('-')
+            && !content.is_empty()
+            && content
+                .bytes()
+                .all(|b| (33..=90).contains(&b) || (94..=126).contains(&b))
+    })
+}
+
+/// RFC 5321 `Mailbox` with a dot-string local part (smtp-proto strips the quotes of a quoted
+/// one, which `path_refusal` detects before asking this), UTF-8 allowed (RFC 6531).
+fn mailbox_ok(m: &str) -> bool {
+    let Some((local, domain)) = m.rsplit_once('@') else {
+        return false;
+    };
+    let atext =
+        |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80;
+    (1..=64).contains(&local.len())
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(atext))
+        && domain_ok(domain, true)
+}
+
+/// RFC 5321 `esmtp-keyword`.
+fn esmtp_keyword_ok(k: &str) -> bool {
+    let b = k.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+/// The parameters after the path of a MAIL or RCPT line, as `keyword[=value]` words.
+fn params_after_path(line: &[u8]) -> Vec<(String, Option<String>)> {
+    let args = String::from_utf8_lossy(args_of(line)).into_owned();
+    let Some((_, rest)) = args.split_once('>') else {
+        return Vec::new();
+    };
+    rest.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+            None => (w.to_owned(), None),
+        })
+        .collect()
+}
+
+/// RFC 3461 `xtext` (UTF-8 allowed, RFC 6533): the decoded octets, or `None`.
+fn xtext(v: &str) -> Option<Vec<u8>> {
+    let b = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex = b.get(i + 1..i + 3)?;
+                if !hex
+                    .iter()
+                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+                {
+                    return None;
+                }
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'=' => return None,
+            c if (0x21..=0x7e).contains(&c) || c >= 0x80 => {
+                out.push(c);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out.clone()).ok()?;
+    Some(out)
+}
+
+/// The length of the xtext form of `octets` as passed on (non-ASCII, `+` and `=` encoded).
+fn xtext_len(octets: &[u8]) -> usize {
+    octets
+        .iter()
+        .map(|&c| {
+            if (0x21..=0x7e).contains(&c) && c != b'+' && c != b'=' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
+/// Whether a parameter value follows its RFC's grammar.
+fn param_value_ok(name: &str, v: Option<&str>) -> bool {
+    let is = |v: &str, words: &[&str]| words.iter().any(|w| v.eq_ignore_ascii_case(w));
+    match (name, v) {
+        ("SIZE", Some(v)) => (1..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()),
+        ("BODY", Some(v)) => is(v, &["7BIT", "8BITMIME", "BINARYMIME"]),
+        ("RET", Some(v)) => is(v, &["FULL", "HDRS"]),
+        ("SMTPUTF8", v) => v.is_none(),
+        ("ENVID", Some(v)) => xtext(v).is_some_and(|o| !o.is_empty() && xtext_len(&o) <= 100),
+        ("AUTH", Some(v)) => v == "<>" || xtext(v).is_some_and(|o| !o.is_empty()),
+        ("NOTIFY", Some(v)) => {
+            v.eq_ignore_ascii_case("NEVER")
+                || v.split(',')
+                    .all(|e| is(e, &["SUCCESS", "FAILURE", "DELAY"]))
+        }
+        ("ORCPT", Some(v)) => v.split_once(';').is_some_and(|(t, a)| {
+            esmtp_keyword_ok(t) && xtext(a).is_some_and(|o| !o.is_empty() && xtext_len(&o) <= 500)
+        }),
+        _ => false,
     }
 }
