@@ -261,17 +261,6 @@ fn decode_pieces<'a>(max_line: usize, pieces: impl IntoIterator<Item = &'a [u8]>
     }
 }
 
-/// An independent model of [`DataDecoder`], written from RFC 5321 section 4.5.2 and the
-/// decoder's documented choices rather than from its code.
-///
-/// - The data ends at the first `.<CRLF>` that starts the stream or follows a real CRLF, that
-///   is at the first `<CRLF>.<CRLF>` (or a leading `.<CRLF>`).
-/// - Lines before it end in CRLF, a bare CR or a bare LF (the bare ones are flagged); each is
-///   emitted with CRLF. A leading dot is removed, except from a line that is a lone dot (the
-///   end-of-data marker sent with bare line breaks, kept so that it is seen).
-/// - A line longer than `max_line` (stuffed dot counted, terminator not) is flagged.
-/// - When the data is incomplete, a final CR (its LF may follow) and a final lone dot are
-///   withheld.
 /// The length of a line as RFC 5321 section 4.5.3.1.6 limits it: "not counting the leading
 /// dot duplicated for transparency" (a lone `.` is content, and counts).
 fn unstuffed_len(line: &[u8]) -> usize {
@@ -281,6 +270,18 @@ fn unstuffed_len(line: &[u8]) -> usize {
     }
 }
 
+/// An independent model of [`DataDecoder`], written from RFC 5321 section 4.5.2 and the
+/// decoder's documented choices rather than from its code.
+///
+/// - The data ends at the first `.<CRLF>` that starts the stream or follows a real CRLF, that
+///   is at the first `<CRLF>.<CRLF>` (or a leading `.<CRLF>`).
+/// - Lines before it end in CRLF, a bare CR or a bare LF (the bare ones are flagged); each is
+///   emitted with CRLF. A leading dot is removed, except from a line that is a lone dot (the
+///   end-of-data marker sent with bare line breaks, kept so that it is seen).
+/// - A line longer than `max_line` (neither a stuffed dot nor the terminator counted) is
+///   flagged.
+/// - When the data is incomplete, a final CR (its LF may follow) and a final lone dot are
+///   withheld.
 fn reference_decode(wire: &[u8], max_line: usize) -> DecodeResult {
     let max_line = if max_line == 0 { usize::MAX } else { max_line };
     let end = if wire.starts_with(b".\r\n") {

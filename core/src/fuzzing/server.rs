@@ -390,8 +390,8 @@ pub fn decode_server_config(u: &mut Unstructured<'_>) -> ServerSetup {
 /// - at most one request is outstanding; while it is, input and timeouts produce neither
 ///   output nor events (replies stay in command order); answers with a stale id are ignored;
 /// - a [`Request::Rcpt`] comes only after an accepted MAIL, a [`Request::Data`] only inside a
-///   transaction the shell accepted (a MAIL and at least one RCPT since the last commit, EHLO,
-///   HELO or STARTTLS), and a [`Request::Commit`] carries exactly that envelope;
+///   transaction the shell accepted (a MAIL and at least one RCPT since the last commit,
+///   accepted EHLO or HELO, or STARTTLS), and a [`Request::Commit`] carries exactly that envelope;
 /// - a [`ServerEvent::DataChunk`] comes only between the acceptance of [`Request::Data`] and
 ///   the commit or abort; a [`Request::Commit`] comes only after one, with the size of the
 ///   chunks; after DATA (a 354 was sent) its content has CRLF line endings only and the input
@@ -451,7 +451,7 @@ struct Shell {
     /// Set while a step must produce no output and no event.
     quiet: Option<&'static str>,
     /// The transaction as the shell accepted it: the MAIL request and the RCPT requests after
-    /// it. Cleared by a commit, a new EHLO/HELO, STARTTLS and Close. (RSET is not a request,
+    /// it. Cleared by a commit, an accepted EHLO/HELO, STARTTLS and Close. (RSET is not a request,
     /// so the shell cannot see it: a transaction reset that way stays here until the next
     /// MAIL, which only weakens the checks.)
     transaction: Option<Envelope>,
@@ -593,6 +593,9 @@ impl Shell {
                         rcpts: Vec::new(),
                     });
                 }
+                // An accepted EHLO or HELO resets the transaction (RFC 5321 section 4.1.4); a
+                // refused one leaves the session as it was.
+                Request::Helo { .. } => self.transaction = None,
                 Request::Rcpt { to, params } => {
                     let Some(tx) = &mut self.transaction else {
                         panic!("RCPT {to} accepted outside a transaction");
@@ -695,7 +698,6 @@ impl Shell {
                         );
                         self.commit(*size);
                     }
-                    Request::Helo { .. } => self.transaction = None,
                     _ => {}
                 }
                 self.outstanding = Some((id, request));
@@ -882,16 +884,22 @@ mod tests {
         };
         request(&mut s, 4, Request::Commit { envelope, size: 0 });
         assert!(s.transaction.is_none(), "a commit ends the transaction");
-        // EHLO ends a transaction too.
+        // A refused EHLO leaves the transaction as it was; an accepted one ends it.
         accept(&mut s, 5, mail());
-        request(
-            &mut s,
-            6,
-            Request::Helo {
-                ehlo: true,
-                host: Host::parse("client.example", false).unwrap(),
-            },
+        let ehlo = || Request::Helo {
+            ehlo: true,
+            host: Host::parse("client.example", false).unwrap(),
+        };
+        s.event(ServerEvent::Request(RequestId(6), ehlo()));
+        s.answer_only(DecisionKind::Perm550);
+        assert!(
+            s.transaction.is_some(),
+            "a refused EHLO keeps the transaction"
         );
-        assert!(s.transaction.is_none(), "EHLO ends the transaction");
+        accept(&mut s, 7, ehlo());
+        assert!(
+            s.transaction.is_none(),
+            "an accepted EHLO ends the transaction"
+        );
     }
 }
