@@ -86,10 +86,11 @@ fn ordinary_commands_agree() {
         "DATA",
         "BDAT 1000 LAST",
         "BDAT 0",
-        // Both were refused by Petrel once (fixed): leading zeros in a chunk size, a NOTIFY
-        // element named twice.
+        // Refused by Petrel once (fixed): leading zeros in a chunk size, a NOTIFY element
+        // named twice, leading zeros in an IPv4 address literal.
         "BDAT 00000000000000000000001 LAST",
         "RCPT TO:<bob@example.net> NOTIFY=SUCCESS,SUCCESS",
+        "EHLO [096.0.2.1]",
         "RSET",
         "NOOP",
         "QUIT",

@@ -343,7 +343,8 @@ fn compare_accepted(line: &[u8], cmd: &Command, req: &Request<Cow<'_, str>>) -> 
     }
     match (cmd, req) {
         (Command::Helo(h), Request::Helo { host }) | (Command::Ehlo(h), Request::Ehlo { host }) => {
-            if h.to_string() == *host {
+            // Equal as written, or the same value (`[096.0.2.1]` is printed `[96.0.2.1]`).
+            if h.to_string() == *host || Host::parse(host, false).as_ref() == Ok(h) {
                 Verdict::Agree
             } else {
                 disagree(format!("hosts differ: Petrel {h}, smtp-proto {host:?}"))
