@@ -6,9 +6,12 @@
 # For each target: builds the targets (fuzz/build.sh; `none` by default, which works on stable;
 # `address` builds with RUSTC_BOOTSTRAP=1 into its own target directory), measures the coverage
 # of corpora/fuzz/TARGET, runs libFuzzer for N minutes (default 2) on a scratch copy of it,
-# merges the scratch corpus into a fresh directory with `-merge=1` (keeping only inputs that add
-# coverage) and replaces corpora/fuzz/TARGET with it, then prints exec/s and coverage before and
-# after. The `seed-*` and `regression-*` files of a corpus are always kept.
+# merges the committed and the scratch corpus into a fresh directory with `-merge=1` (a minimal
+# set of inputs covering the same edges: `-set_cover_merge=1 -use_counters=0`, which keeps
+# corpora to hundreds of files) and replaces corpora/fuzz/TARGET with it, then prints exec/s and
+# coverage before and after (`cov`: edges; `ft`: libFuzzer's features, edges with hit counts, so
+# `ft` can shrink while `cov` holds). The `seed-*` and `regression-*` files of a corpus are
+# always kept. `--minutes 0` only minimises the committed corpus.
 #
 # A crash, timeout or out-of-memory input found by the campaign is copied to
 # corpora/fuzz/TARGET/regression-<sha1>, so that `cargo test` (core/tests/corpus_replay.rs) and
@@ -42,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$target_arg" ] || usage
 case "$minutes" in ''|*[!0-9.]*) usage ;; esac
-seconds=$(awk -v m="$minutes" 'BEGIN { s = int(m * 60); print (s < 1 ? 1 : s) }')
+seconds=$(awk -v m="$minutes" 'BEGIN { print int(m * 60) }')
 
 all_targets=$(cd "$here/fuzz_targets" && ls ./*.rs | sed 's|^\./||; s|\.rs$||')
 if [ "$target_arg" = all ]; then
@@ -65,7 +68,8 @@ fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/petrel-campaign.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-# "cov ft" of a corpus, from libFuzzer's INITED line (empty fields if it did not get there).
+# "cov ft" of a corpus, from libFuzzer's INITED line; "?" when it did not get there, which
+# means that an input of the corpus (a new regression input) fails.
 coverage() {
     local bin="$1" dir="$2"
     "$bin" -runs=0 "$dir" 2>&1 |
@@ -98,6 +102,7 @@ for t in $targets; do
     while :; do
         left=$(( seconds - ($(date +%s) - start) ))
         [ "$left" -ge 1 ] || break
+        # (Nothing to run with --minutes 0.)
         log="$work/$t/run-$restarts.log"
         set +e
         # New inputs go to the first directory (scratch); the committed corpus is read only.
@@ -109,7 +114,7 @@ for t in $targets; do
         execs=$(( execs + ${n:-0} ))
         [ "$status" -ne 0 ] || break
         echo "   $t: libFuzzer stopped with status $status:" >&2
-        grep -E 'ERROR|panicked|SUMMARY' "$log" | head -n 5 | sed 's/^/     /' >&2 || true
+        grep -aE 'ERROR|panicked|SUMMARY' "$log" | head -n 5 | sed 's/^/     /' >&2 || true
         restarts=$((restarts + 1))
         [ "$restarts" -lt 5 ] || { echo "   $t: giving up after $restarts restarts" >&2; break; }
     done
@@ -133,7 +138,7 @@ for t in $targets; do
     # Merge: the committed corpus first, then what the campaign added; only inputs that add
     # coverage land in the fresh directory. Seeds and regression inputs are kept whatever
     # they cover, and their copies under a hash name dropped.
-    "$bin" -merge=1 -set_cover_merge=1 -timeout=10 -artifact_prefix="$artifacts/merge-" "$fresh" "$corpus" "$scratch" \
+    "$bin" -merge=1 -set_cover_merge=1 -use_counters=0 -timeout=10 -artifact_prefix="$artifacts/merge-" "$fresh" "$corpus" "$scratch" \
         >"$work/$t/merge.log" 2>&1 || {
         echo "   $t: merge failed, corpus left as it was; see the log below" >&2
         tail -n 20 "$work/$t/merge.log" >&2
@@ -150,7 +155,7 @@ for t in $targets; do
 
     read -r cov1 ft1 < <(coverage "$bin" "$corpus")
     files1=$(files_in "$corpus")
-    rate=$(( execs / elapsed ))
+    if [ "$seconds" -gt 0 ]; then rate=$(( execs / elapsed )); else rate=-; fi
     line=$(printf '%-16s %9s exec/s  cov %6s -> %-6s  ft %6s -> %-6s  files %4s -> %-4s  findings %s' \
         "$t" "$rate" "$cov0" "$cov1" "$ft0" "$ft1" "$files0" "$files1" "$found")
     echo "   $line" >&2

@@ -125,6 +125,14 @@ fn known_disagreements_are_recognised() {
     allowed("RCPT TO:<carol@e\"\">", PathSyntax);
     allowed("MAIL FROM:<alice@example.org>\tSIZE=10", PathSyntax);
     allowed("MAIL FROM:<@a@b,c:user@example.org>", PathSyntax);
+    allowed(
+        "RCPT TO:<@relay.example:@c@b,c:user@example.org>",
+        PathSyntax,
+    );
+    allowed(
+        &format!("MAIL FROM:<a@example.org> AUTH={}", "x".repeat(300)),
+        XtextLength,
+    );
     allowed("MAIL FROM:<dörte@example.org>", Utf8WithoutSmtputf8);
     allowed(
         "MAIL FROM:<a@example.org> REQUIRETLS",

@@ -83,6 +83,10 @@ pub enum Reason {
     /// Non-ASCII octets decoded from xtext (`ENVID`, `ORCPT`, `AUTH=`): smtp-proto makes one
     /// character of each octet (Latin-1); Petrel decodes the octets as UTF-8 (RFC 6533).
     XtextNonAscii,
+    /// An `AUTH=` identity or ORCPT address longer than 256 octets: smtp-proto's limit for
+    /// addresses; RFC 4954 section 5 and RFC 3461 section 4.2 bound them by the line only
+    /// (Petrel takes ORCPT up to RFC 3461's 500 octets once re-encoded).
+    XtextLength,
     /// An ORCPT address type other than rfc822: RFC 3461 section 4.2 allows any atom (RFC 6533
     /// adds utf-8); smtp-proto knows rfc822 only.
     OrcptAddrType,
@@ -247,18 +251,31 @@ fn explain_petrel_refusal(line: &[u8], e: &CommandError, req: &Request<Cow<'_, s
 fn path_refusal(line: &[u8], e: &CommandError, address: &str, rcpt: bool) -> Option<Reason> {
     if let CommandError::BadSender(PathError::Syntax(why))
     | CommandError::BadRecipient(PathError::Syntax(why)) = e
-        && matches!(*why, "garbage after the path" | "bad source route")
+        && *why == "garbage after the path"
     {
         return Some(Reason::PathSyntax);
     }
     let args = String::from_utf8_lossy(args_of(line));
-    let written = args
+    let inner = args
         .split_once('<')
         .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(inner, _)| match inner.strip_prefix('@') {
-            Some(_) => inner.rsplit_once(':').map_or(inner, |(_, m)| m),
-            None => inner,
-        });
+        .map(|(inner, _)| inner);
+    // RFC 5321 `A-d-l = At-domain *( "," At-domain )`, ended by the first ":".
+    let written = match inner {
+        Some(inner) if inner.starts_with('@') => {
+            let Some((route, mailbox)) = inner.split_once(':') else {
+                return Some(Reason::PathSyntax);
+            };
+            let route_ok = route
+                .split(',')
+                .all(|d| d.strip_prefix('@').is_some_and(|d| domain_ok(d, true)));
+            if !route_ok {
+                return Some(Reason::PathSyntax);
+            }
+            Some(mailbox)
+        }
+        other => other,
+    };
     if written != Some(address) && !address.is_empty() {
         return Some(Reason::PathSyntax);
     }
@@ -294,6 +311,8 @@ fn explain_proto_refusal(line: &[u8], cmd: &Command, e: &smtp_proto::Error) -> V
                 .any(|v| !v.is_ascii() || v.is_empty())
             {
                 Some(XtextNonAscii)
+            } else if params.auth.as_deref().is_some_and(|a| a.len() > 256) {
+                Some(XtextLength)
             } else {
                 None
             }
@@ -304,8 +323,10 @@ fn explain_proto_refusal(line: &[u8], cmd: &Command, e: &smtp_proto::Error) -> V
             } else if let Some(orcpt) = &params.orcpt {
                 if !orcpt.addr_type.eq_ignore_ascii_case("rfc822") {
                     Some(OrcptAddrType)
-                } else if !orcpt.address.is_ascii() || orcpt.address.len() > 256 {
+                } else if !orcpt.address.is_ascii() {
                     Some(XtextNonAscii)
+                } else if orcpt.address.len() > 256 {
+                    Some(XtextLength)
                 } else {
                     None
                 }
@@ -567,8 +588,12 @@ fn address_literal_ok(inner: &str) -> bool {
                 .iter()
                 .all(|p| (1..=3).contains(&p.len()) && p.parse::<u8>().is_ok());
     }
-    if inner.len() > 5 && inner[..5].eq_ignore_ascii_case("IPv6:") {
-        return inner[5..].parse::<std::net::Ipv6Addr>().is_ok();
+    if let Some(v6) = inner
+        .get(..5)
+        .filter(|tag| tag.eq_ignore_ascii_case("IPv6:"))
+        .map(|tag| &inner[tag.len()..])
+    {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
     }
     inner.split_once(':').is_some_and(|(tag, content)| {
         esmtp_keyword_ok(tag)
