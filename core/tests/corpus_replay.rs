@@ -12,8 +12,8 @@ fn corpus_root() -> PathBuf {
 }
 
 /// The files of one target's corpus, sorted; panics if the directory is missing or empty.
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = corpus_root().join(target);
+fn corpus_in(root: &Path, target: &str) -> Vec<PathBuf> {
+    let dir = root.join(target);
     let entries = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus directory {} missing: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
@@ -30,7 +30,13 @@ fn corpus(target: &str) -> Vec<PathBuf> {
 }
 
 fn replay(target: &str, body: fn(&[u8])) -> usize {
-    let files = corpus(target);
+    replay_dir(&corpus_root(), target, body)
+}
+
+/// Feeds every file of `root/target` to `body`; the first that panics fails the test with its
+/// name and the command that reproduces it.
+fn replay_dir(root: &Path, target: &str, body: fn(&[u8])) -> usize {
+    let files = corpus_in(root, target);
     for file in &files {
         let data = fs::read(file).expect("reading a corpus file");
         let result = std::panic::catch_unwind(|| body(&data));
@@ -57,9 +63,54 @@ fn every_target_has_a_corpus_directory() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     on_disk.sort();
-    let mut targets: Vec<String> = TARGETS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut targets: Vec<String> = TARGETS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(OTHER_TARGETS.iter().copied())
+        .map(str::to_owned)
+        .collect();
     targets.sort();
     assert_eq!(on_disk, targets, "corpus directories and targets differ");
+
+    // Every libFuzzer target of fuzz/ has its corpus, which .ci/run replays.
+    let mut fuzz_targets: Vec<String> =
+        fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets"))
+            .expect("fuzz/fuzz_targets exists")
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+    fuzz_targets.sort();
+    assert_eq!(
+        fuzz_targets, targets,
+        "fuzz targets and corpus directories differ"
+    );
+}
+
+/// Targets whose body is not in `petrel_core::fuzzing`: `command_diff` compares with
+/// smtp-proto, a dev-dependency, and its corpus is replayed by `tests/command_diff.rs`.
+const OTHER_TARGETS: &[&str] = &["command_diff"];
+
+/// A failing corpus file fails the replay, naming the file and how to reproduce it.
+#[test]
+fn a_failing_input_fails_the_replay_loudly() {
+    fn body(data: &[u8]) {
+        assert!(!data.starts_with(b"QUIT"), "the property does not hold");
+    }
+    let dir = std::env::temp_dir().join(format!("petrel-replay-{}", std::process::id()));
+    let target = dir.join("corpora/fuzz/fake");
+    fs::create_dir_all(&target).unwrap();
+    fs::write(target.join("good"), b"NOOP").unwrap();
+    fs::write(target.join("regression-0123"), b"QUIT").unwrap();
+    let result = std::panic::catch_unwind(|| replay_dir(&dir.join("corpora/fuzz"), "fake", body));
+    fs::remove_dir_all(&dir).unwrap();
+    let panic = result.expect_err("a failing input must fail the replay");
+    let msg = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        msg.contains("regression-0123 fails: the property does not hold"),
+        "{msg}"
+    );
+    assert!(msg.contains("cargo fuzz run -s none fake"), "{msg}");
 }
 
 #[test]

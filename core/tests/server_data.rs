@@ -410,6 +410,29 @@ fn bdat_chunks_are_taken_verbatim() {
     assert!(!d.closed());
 }
 
+/// A final bare CR held back by the line checker, then written out as CRLF at `LAST`, counts
+/// in the committed size like the rest of the content.
+#[test]
+fn the_committed_bdat_size_counts_a_normalised_final_cr() {
+    let mut d = Driver::greeted(ServerConfig {
+        bare_newline: BareNewline::Normalize,
+        ..config()
+    });
+    d.input(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n");
+    d.accept();
+    d.accept();
+    d.take_output();
+    d.take_events();
+    d.input(b"BDAT 2 LAST\r\n.\r");
+    assert_eq!(d.accept(), Request::Data);
+    assert!(
+        matches!(d.peek(), Some(Request::Commit { size: 3, .. })),
+        "{:?}",
+        d.peek()
+    );
+    assert_eq!(d.content(), b".\r\n");
+}
+
 #[test]
 fn bdat_can_arrive_one_byte_at_a_time() {
     let mut h = in_transaction(config());

@@ -261,6 +261,15 @@ fn decode_pieces<'a>(max_line: usize, pieces: impl IntoIterator<Item = &'a [u8]>
     }
 }
 
+/// The length of a line as RFC 5321 section 4.5.3.1.6 limits it: "not counting the leading
+/// dot duplicated for transparency" (a lone `.` is content, and counts).
+fn unstuffed_len(line: &[u8]) -> usize {
+    match line {
+        [b'.', rest @ ..] if !rest.is_empty() => rest.len(),
+        _ => line.len(),
+    }
+}
+
 /// An independent model of [`DataDecoder`], written from RFC 5321 section 4.5.2 and the
 /// decoder's documented choices rather than from its code.
 ///
@@ -269,7 +278,8 @@ fn decode_pieces<'a>(max_line: usize, pieces: impl IntoIterator<Item = &'a [u8]>
 /// - Lines before it end in CRLF, a bare CR or a bare LF (the bare ones are flagged); each is
 ///   emitted with CRLF. A leading dot is removed, except from a line that is a lone dot (the
 ///   end-of-data marker sent with bare line breaks, kept so that it is seen).
-/// - A line longer than `max_line` (stuffed dot counted, terminator not) is flagged.
+/// - A line longer than `max_line` (neither a stuffed dot nor the terminator counted) is
+///   flagged.
 /// - When the data is incomplete, a final CR (its LF may follow) and a final lone dot are
 ///   withheld.
 fn reference_decode(wire: &[u8], max_line: usize) -> DecodeResult {
@@ -308,7 +318,7 @@ fn reference_decode(wire: &[u8], max_line: usize) -> DecodeResult {
             }
         };
         let line = &body[start..i];
-        if line.len() > max_line {
+        if unstuffed_len(line) > max_line {
             r.flags.long_line = true;
         }
         match line {
@@ -322,7 +332,7 @@ fn reference_decode(wire: &[u8], max_line: usize) -> DecodeResult {
     }
     // An unterminated last line (only when the data is incomplete).
     let tail = &body[start..i.min(body.len())];
-    if tail.len() > max_line {
+    if unstuffed_len(tail) > max_line {
         r.flags.long_line = true;
     }
     match tail {
@@ -411,4 +421,28 @@ pub fn dot_roundtrip(data: &[u8]) {
     assert_eq!(decoded, split);
     // The content seen as the wire of another message must never end it early.
     assert!(count(&wire, b"\r\n.\r\n") <= 1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model limits lines as RFC 5321 section 4.5.3.1.6 does, the stuffed dot not counted,
+    /// like the decoder.
+    #[test]
+    fn the_reference_model_does_not_count_a_stuffed_dot() {
+        assert!(!reference_decode(b".abcd\r\n.\r\n", 4).flags.long_line);
+        assert!(!reference_decode(b".\xff\xff\0\0", 4).flags.long_line);
+        assert!(reference_decode(b"abcde\r\n.\r\n", 4).flags.long_line);
+        assert!(reference_decode(b"..abcd\r\n.\r\n", 4).flags.long_line);
+        // A line of its own dot only is content, one octet long.
+        assert!(!reference_decode(b"x\n.\n", 1).flags.long_line);
+        for wire in [
+            &b".abcd\r\n.\r\n"[..],
+            b"\r\na\r.\0\0\x08\x0b\n",
+            b"..abcd\r\n",
+        ] {
+            dot_unstuff(wire);
+        }
+    }
 }

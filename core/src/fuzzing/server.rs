@@ -7,7 +7,8 @@ use arbitrary::Unstructured;
 
 use super::{blob, byte, count_new, crlf_only, push_blob};
 use crate::session::server::{
-    AuthPolicy, ConnectionInfo, Request, ServerConfig, ServerEvent, ServerSession, TlsPolicy,
+    AuthPolicy, ConnectionInfo, Envelope, Request, ServerConfig, ServerEvent, ServerSession,
+    TlsPolicy,
 };
 use crate::session::{Decision, RequestId};
 use crate::smtp::{BareNewline, EnhancedCode, Reply, ReplyParser};
@@ -388,6 +389,9 @@ pub fn decode_server_config(u: &mut Unstructured<'_>) -> ServerSetup {
 ///   with [`ReplyParser`]);
 /// - at most one request is outstanding; while it is, input and timeouts produce neither
 ///   output nor events (replies stay in command order); answers with a stale id are ignored;
+/// - a [`Request::Rcpt`] comes only after an accepted MAIL, a [`Request::Data`] only inside a
+///   transaction the shell accepted (a MAIL and at least one RCPT since the last commit,
+///   accepted EHLO or HELO, or STARTTLS), and a [`Request::Commit`] carries exactly that envelope;
 /// - a [`ServerEvent::DataChunk`] comes only between the acceptance of [`Request::Data`] and
 ///   the commit or abort; a [`Request::Commit`] comes only after one, with the size of the
 ///   chunks; after DATA (a 354 was sent) its content has CRLF line endings only and the input
@@ -446,6 +450,11 @@ struct Shell {
     lasts_used: usize,
     /// Set while a step must produce no output and no event.
     quiet: Option<&'static str>,
+    /// The transaction as the shell accepted it: the MAIL request and the RCPT requests after
+    /// it. Cleared by a commit, an accepted EHLO/HELO, STARTTLS and Close. (RSET is not a request,
+    /// so the shell cannot see it: a transaction reset that way stays here until the next
+    /// MAIL, which only weakens the checks.)
+    transaction: Option<Envelope>,
 }
 
 impl Shell {
@@ -471,6 +480,7 @@ impl Shell {
             lasts: 0,
             lasts_used: 0,
             quiet: None,
+            transaction: None,
         };
         shell.drain();
         shell
@@ -570,9 +580,30 @@ impl Shell {
         let Some((id, request)) = self.outstanding.take() else {
             return;
         };
-        if matches!(request, Request::Data) && kind.accepts() {
-            self.receiving = Some(Receiving::Bdat);
-            self.content.clear();
+        if kind.accepts() {
+            match &request {
+                Request::Data => {
+                    self.receiving = Some(Receiving::Bdat);
+                    self.content.clear();
+                }
+                Request::Mail { from, params } => {
+                    self.transaction = Some(Envelope {
+                        from: from.clone(),
+                        params: params.clone(),
+                        rcpts: Vec::new(),
+                    });
+                }
+                // An accepted EHLO or HELO resets the transaction (RFC 5321 section 4.1.4); a
+                // refused one leaves the session as it was.
+                Request::Helo { .. } => self.transaction = None,
+                Request::Rcpt { to, params } => {
+                    let Some(tx) = &mut self.transaction else {
+                        panic!("RCPT {to} accepted outside a transaction");
+                    };
+                    tx.rcpts.push((to.clone(), params.clone()));
+                }
+                _ => {}
+            }
         }
         let decision = kind.decision(&request);
         self.session.answer(id, decision, self.now);
@@ -645,8 +676,28 @@ impl Shell {
                 match &request {
                     Request::Data => {
                         assert!(self.receiving.is_none(), "Data requested while receiving");
+                        assert!(
+                            self.transaction
+                                .as_ref()
+                                .is_some_and(|tx| !tx.rcpts.is_empty()),
+                            "Data requested without an accepted MAIL and RCPT"
+                        );
                     }
-                    Request::Commit { size, .. } => self.commit(*size),
+                    Request::Rcpt { to, .. } => {
+                        assert!(
+                            self.transaction.is_some(),
+                            "RCPT {to} requested before any accepted MAIL"
+                        );
+                    }
+                    Request::Commit { size, envelope } => {
+                        let accepted = self.transaction.take();
+                        assert_eq!(
+                            Some(envelope),
+                            accepted.as_ref(),
+                            "the committed envelope is not the accepted MAIL and RCPTs"
+                        );
+                        self.commit(*size);
+                    }
                     _ => {}
                 }
                 self.outstanding = Some((id, request));
@@ -666,11 +717,13 @@ impl Shell {
             ServerEvent::StartTls => {
                 assert!(self.outstanding.is_none());
                 self.tls_requested = true;
+                self.transaction = None;
             }
             ServerEvent::Close => {
                 self.closed = true;
                 self.outstanding = None;
                 self.receiving = None;
+                self.transaction = None;
                 assert!(self.session.is_closed());
                 assert_eq!(
                     self.session.poll_timeout(),
@@ -720,5 +773,133 @@ impl Shell {
             return;
         }
         self.apply(ServerOp::Shutdown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::{ForwardPath, Host, MailParams, RcptParams, ReversePath};
+
+    fn shell() -> Shell {
+        // The shell holds its answers: the greeting's Connect request stays unanswered, and
+        // the tests play the machine's requests themselves.
+        let mut u = Unstructured::new(&[0, 0x80, 0, 0, 0, 0]);
+        let mut shell = Shell::new(decode_server_config(&mut u));
+        assert!(matches!(shell.outstanding, Some((_, Request::Connect))));
+        shell.outstanding = None;
+        shell
+    }
+
+    fn request(shell: &mut Shell, id: u64, request: Request) {
+        shell.event(ServerEvent::Request(RequestId(id), request));
+        shell.outstanding = None;
+    }
+
+    fn accept(shell: &mut Shell, id: u64, request: Request) {
+        shell.event(ServerEvent::Request(RequestId(id), request));
+        shell.answer_only(DecisionKind::Accept);
+    }
+
+    fn mail() -> Request {
+        Request::Mail {
+            from: ReversePath::Null,
+            params: MailParams::default(),
+        }
+    }
+
+    fn rcpt(name: &str) -> Request {
+        Request::Rcpt {
+            to: ForwardPath::Postmaster(name.into()),
+            params: RcptParams::default(),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "Data requested without an accepted MAIL and RCPT")]
+    fn data_outside_a_transaction_is_caught() {
+        let mut s = shell();
+        request(&mut s, 1, Request::Data);
+    }
+
+    #[test]
+    #[should_panic(expected = "Data requested without an accepted MAIL and RCPT")]
+    fn data_after_a_refused_rcpt_is_caught() {
+        let mut s = shell();
+        accept(&mut s, 1, mail());
+        s.event(ServerEvent::Request(RequestId(2), rcpt("postmaster")));
+        s.answer_only(DecisionKind::Perm550);
+        request(&mut s, 3, Request::Data);
+    }
+
+    #[test]
+    #[should_panic(expected = "RCPT <postmaster> requested before any accepted MAIL")]
+    fn rcpt_before_mail_is_caught() {
+        let mut s = shell();
+        request(&mut s, 1, rcpt("postmaster"));
+    }
+
+    #[test]
+    #[should_panic(expected = "the committed envelope is not the accepted MAIL and RCPTs")]
+    fn a_commit_with_a_refused_recipient_is_caught() {
+        let mut s = shell();
+        accept(&mut s, 1, mail());
+        accept(&mut s, 2, rcpt("postmaster"));
+        s.event(ServerEvent::Request(RequestId(3), rcpt("Postmaster")));
+        s.answer_only(DecisionKind::Temp451);
+        s.receiving = Some(Receiving::Bdat);
+        s.lasts = 1;
+        let envelope = Envelope {
+            from: ReversePath::Null,
+            params: MailParams::default(),
+            rcpts: vec![
+                (
+                    ForwardPath::Postmaster("postmaster".into()),
+                    RcptParams::default(),
+                ),
+                (
+                    ForwardPath::Postmaster("Postmaster".into()),
+                    RcptParams::default(),
+                ),
+            ],
+        };
+        request(&mut s, 4, Request::Commit { envelope, size: 0 });
+    }
+
+    #[test]
+    fn an_accepted_transaction_commits_its_envelope() {
+        let mut s = shell();
+        accept(&mut s, 1, mail());
+        accept(&mut s, 2, rcpt("postmaster"));
+        request(&mut s, 3, Request::Data);
+        s.receiving = Some(Receiving::Bdat);
+        s.lasts = 1;
+        let envelope = Envelope {
+            from: ReversePath::Null,
+            params: MailParams::default(),
+            rcpts: vec![(
+                ForwardPath::Postmaster("postmaster".into()),
+                RcptParams::default(),
+            )],
+        };
+        request(&mut s, 4, Request::Commit { envelope, size: 0 });
+        assert!(s.transaction.is_none(), "a commit ends the transaction");
+        // A refused EHLO leaves the transaction as it was; an accepted one ends it.
+        accept(&mut s, 5, mail());
+        let ehlo = || Request::Helo {
+            ehlo: true,
+            host: Host::parse("client.example", false).unwrap(),
+        };
+        s.event(ServerEvent::Request(RequestId(6), ehlo()));
+        s.answer_only(DecisionKind::Perm550);
+        assert!(
+            s.transaction.is_some(),
+            "a refused EHLO keeps the transaction"
+        );
+        accept(&mut s, 7, ehlo());
+        assert!(
+            s.transaction.is_none(),
+            "an accepted EHLO ends the transaction"
+        );
     }
 }

@@ -1362,6 +1362,7 @@ impl ServerSession {
     /// The last BDAT chunk has arrived: the same line checks as at the end of DATA, unless the
     /// body is BINARYMIME.
     fn end_of_bdat(&mut self) {
+        let before = self.data_buf.len();
         let flags = match self
             .transaction
             .as_mut()
@@ -1370,6 +1371,10 @@ impl ServerSession {
             Some(lines) => lines.finish(&mut self.data_buf),
             None => crate::smtp::DataFlags::default(),
         };
+        // What the line checker held back (a final CR, written out as CRLF) is content too.
+        if let Some(tx) = &mut self.transaction {
+            tx.size += (self.data_buf.len() - before) as u64;
+        }
         let refusal = if flags.bare_newline() && self.config.bare_newline == BareNewline::Reject {
             Some(replies::BARE_NEWLINE)
         } else if flags.long_line {

@@ -421,12 +421,19 @@ fn parse_bdat(arg: &str) -> Result<Command, CommandError> {
     let size = parts
         .next()
         .ok_or(CommandError::Syntax("BDAT needs a chunk size"))?;
-    if size.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
+    // RFC 3030: chunk-size = 1*DIGIT, so leading zeros are allowed however many there are;
+    // what is left must fit in 64 bits.
+    let significant = size.trim_start_matches('0');
+    if significant.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CommandError::Syntax("invalid BDAT chunk size"));
     }
-    let size = size
-        .parse::<u64>()
-        .map_err(|_| CommandError::Syntax("invalid BDAT chunk size"))?;
+    let size = (if significant.is_empty() {
+        "0"
+    } else {
+        significant
+    })
+    .parse::<u64>()
+    .map_err(|_| CommandError::Syntax("invalid BDAT chunk size"))?;
     let last = match parts.next() {
         None => false,
         Some(l) if l.eq_ignore_ascii_case("LAST") => true,
@@ -627,6 +634,23 @@ mod tests {
             })
         );
         assert!(parse("BDAT -1").is_err());
+        // Leading zeros are part of RFC 3030's 1*DIGIT, however many.
+        assert_eq!(
+            parse("BDAT 00000000000000000000000042 LAST"),
+            Ok(Command::Bdat {
+                size: 42,
+                last: true
+            })
+        );
+        assert_eq!(
+            parse("BDAT 0000000000000000000000"),
+            Ok(Command::Bdat {
+                size: 0,
+                last: false
+            })
+        );
+        assert!(parse("BDAT 18446744073709551616").is_err());
+        assert!(parse("BDAT +1").is_err());
         assert!(parse("BDAT 1 FIRST").is_err());
         assert_eq!(
             parse("auth plain AGEAYg=="),

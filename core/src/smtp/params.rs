@@ -448,12 +448,11 @@ fn parse_notify(v: &str) -> Result<Notify, ParamError> {
         } else {
             return Err(ParamError::Invalid("NOTIFY"));
         };
-        if *flag {
-            return Err(ParamError::Invalid("NOTIFY"));
-        }
+        // RFC 3461 section 4.1: `"NEVER" / 1#notify-list-element`. NEVER stands alone; the
+        // list may name an element twice (the grammar allows it, and it means the same).
         *flag = true;
     }
-    if n.never && (n.success || n.failure || n.delay) {
+    if n.never && v.contains(',') {
         return Err(ParamError::Invalid("NOTIFY"));
     }
     Ok(n)
@@ -658,8 +657,24 @@ mod tests {
             RcptParams::parse("NOTIFY=NEVER,SUCCESS"),
             Err(ParamError::Invalid("NOTIFY"))
         );
+        // A list element named twice is still the RFC 3461 grammar; NEVER twice is not.
         assert_eq!(
-            RcptParams::parse("NOTIFY=FAILURE,FAILURE"),
+            RcptParams::parse("NOTIFY=FAILURE,failure,DELAY")
+                .unwrap()
+                .notify,
+            Some(Notify {
+                never: false,
+                success: false,
+                failure: true,
+                delay: true
+            })
+        );
+        assert_eq!(
+            RcptParams::parse("NOTIFY=NEVER,NEVER"),
+            Err(ParamError::Invalid("NOTIFY"))
+        );
+        assert_eq!(
+            RcptParams::parse("NOTIFY=SUCCESS,NEVER"),
             Err(ParamError::Invalid("NOTIFY"))
         );
         assert_eq!(

@@ -514,6 +514,21 @@ fn check_domain(domain: &str, utf8: bool) -> Result<(), PathError> {
     Ok(())
 }
 
+/// RFC 5321 section 4.1.3: `IPv4-address-literal = Snum 3("." Snum)`, `Snum = 1*3DIGIT`
+/// (0 to 255, in decimal: `096` is 96, leading zeros allowed, never octal).
+fn parse_ipv4_literal(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if !(1..=3).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+}
+
 fn parse_literal(s: &str) -> Result<AddressLiteral, PathError> {
     let inner = s
         .strip_prefix('[')
@@ -531,7 +546,7 @@ fn parse_literal(s: &str) -> Result<AddressLiteral, PathError> {
             .map(AddressLiteral::V6)
             .map_err(|_| PathError::Syntax("bad IPv6 address literal"));
     }
-    if let Ok(v4) = inner.parse::<Ipv4Addr>() {
+    if let Some(v4) = parse_ipv4_literal(inner) {
         return Ok(AddressLiteral::V4(v4));
     }
     let Some(colon) = inner.find(':') else {
@@ -636,6 +651,22 @@ mod tests {
             Host::Literal(AddressLiteral::General { .. })
         ));
         assert!(Mailbox::parse("a@[300.1.1.1]", false).is_err());
+        // Snum is 1*3DIGIT: leading zeros are decimal, and the address prints without them.
+        let h = Host::parse("[096.000.02.1]", false).unwrap();
+        assert_eq!(
+            h,
+            Host::Literal(AddressLiteral::V4(Ipv4Addr::new(96, 0, 2, 1)))
+        );
+        assert_eq!(h.to_string(), "[96.0.2.1]");
+        for bad in [
+            "[0096.0.2.1]",
+            "[1.2.3]",
+            "[1.2.3.4.5]",
+            "[1..2.3]",
+            "[+1.2.3.4]",
+        ] {
+            assert!(Host::parse(bad, false).is_err(), "{bad}");
+        }
         assert!(Mailbox::parse("a@[IPv6:zz]", false).is_err());
         assert!(Mailbox::parse("a@[192.0.2.1", false).is_err());
     }

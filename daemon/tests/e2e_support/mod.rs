@@ -19,11 +19,22 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Outside the kernel's ephemeral range (32768–60999 by default), so that neither an
+    // outgoing connection nor another test's `bind(0)` is handed the port between this check
+    // and the daemon's bind; chosen at random so that concurrent tests rarely try the same one.
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Reads one complete SMTP reply (all its lines); `None` if the connection closed first.

@@ -266,12 +266,18 @@ fn parse_bdat(arg: &str) -> Result<Command, CommandError> {
     let size = parts
         .next()
         .ok_or(CommandError::Syntax("BDAT needs a chunk size"))?;
-    if size.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
+    // RFC 3030: chunk-size = 1*DIGIT, leading zeros however many.
+    let significant = size.trim_start_matches('0');
+    if significant.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CommandError::Syntax("invalid BDAT chunk size"));
     }
-    let size = size
-        .parse::<u64>()
-        .map_err(|_| CommandError::Syntax("invalid BDAT chunk size"))?;
+    let size = (if significant.is_empty() {
+        "0"
+    } else {
+        significant
+    })
+    .parse::<u64>()
+    .map_err(|_| CommandError::Syntax("invalid BDAT chunk size"))?;
     let last = match parts.next() {
         None => false,
         Some(l) if l.eq_ignore_ascii_case("LAST") => true,

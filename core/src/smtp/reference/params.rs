@@ -252,12 +252,10 @@ fn parse_notify(v: &str) -> Result<Notify, ParamError> {
         } else {
             return Err(ParamError::Invalid("NOTIFY"));
         };
-        if *flag {
-            return Err(ParamError::Invalid("NOTIFY"));
-        }
+        // RFC 3461: NEVER stands alone; a list element may be named twice.
         *flag = true;
     }
-    if n.never && (n.success || n.failure || n.delay) {
+    if n.never && v.contains(',') {
         return Err(ParamError::Invalid("NOTIFY"));
     }
     Ok(n)

@@ -414,7 +414,7 @@ fn parse_literal(s: &str) -> Result<AddressLiteral, PathError> {
             .map(AddressLiteral::V6)
             .map_err(|_| PathError::Syntax("bad IPv6 address literal"));
     }
-    if let Ok(v4) = inner.parse::<Ipv4Addr>() {
+    if let Some(v4) = parse_ipv4_literal(inner) {
         return Ok(AddressLiteral::V4(v4));
     }
     let Some(colon) = inner.find(':') else {
@@ -453,4 +453,18 @@ fn unquote(local: &str) -> String {
         }
     }
     out
+}
+
+/// RFC 5321 section 4.1.3: `Snum = 1*3DIGIT`, decimal, leading zeros allowed.
+fn parse_ipv4_literal(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if !(1..=3).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
