@@ -11,7 +11,8 @@
 //! - **retries on schedule**: no retry earlier than the backoff allows (and, where the world
 //!   has no faults, none later than it says);
 //! - **bounces only to senders**: a delivery status notification goes only to the non-null
-//!   sender of the message it reports on.
+//!   sender of the message it reports on;
+//! - **delivered**, where a family says every recipient can be: no bounce at all.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -52,6 +53,8 @@ pub struct Expect {
     pub ttl: Duration,
     /// Every recipient must be delivered or bounced by the end (nothing may stay queued).
     pub must_settle: bool,
+    /// Every recipient must be delivered: a bounce is a violation (`undelivered`).
+    pub must_deliver: bool,
 }
 
 impl Default for Expect {
@@ -63,6 +66,7 @@ impl Default for Expect {
             retry_base: Duration::from_secs(400),
             ttl: Duration::from_secs(4 * 86_400),
             must_settle: true,
+            must_deliver: false,
         }
     }
 }
@@ -70,7 +74,8 @@ impl Default for Expect {
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
-    /// Which invariant (`lost`, `duplicate`, `content`, `schedule`, `bounce`, `stuck`, `world`).
+    /// Which invariant (`lost`, `duplicate`, `content`, `schedule`, `bounce`, `stuck`,
+    /// `undelivered`, `world`).
     pub kind: String,
     /// What happened.
     pub detail: String,
@@ -463,6 +468,12 @@ pub fn judge(
                 stats.delivered += 1;
             } else if b > 0 {
                 stats.bounced += 1;
+                if expect.must_deliver {
+                    verdict.violations.push(violation(
+                        "undelivered",
+                        format!("message {} to <{rcpt}> was bounced, not delivered", sub.id),
+                    ));
+                }
             }
             let extra = (d + b).saturating_sub(1);
             if extra > 0 {

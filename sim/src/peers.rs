@@ -51,6 +51,8 @@ pub enum Behaviour {
     },
     /// Accepts connections and never says a word.
     Blackhole,
+    /// Greets every connection with `421` (service not available) and closes it.
+    Unavailable,
 }
 
 /// Recipients whose local part starts with this are refused after their content (554, or
@@ -143,6 +145,14 @@ impl SinkSession {
             return Ok(());
         }
         let (r, mut w) = stream.into_split();
+        if self.behaviour == Behaviour::Unavailable {
+            self.reply(
+                &mut w,
+                &format!("421 4.3.2 {} Service not available", self.name),
+            )
+            .await?;
+            return Ok(());
+        }
         let mut r = BufReader::new(r);
         self.reply(&mut w, &format!("220 {} ESMTP sim", self.name))
             .await?;

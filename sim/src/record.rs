@@ -89,6 +89,9 @@ pub enum FaultEvent {
     ClockJump(String, i64),
     /// A DNS name fails for a while.
     Dns(String, crate::dns::DnsFault, Option<u64>),
+    /// Every segment between two hosts takes this many milliseconds (`None`: turmoil's
+    /// default latency again).
+    Latency(String, String, Option<u64>),
 }
 
 /// Everything recorded in one run.

@@ -34,6 +34,7 @@ impl Family {
             clients: Vec::new(),
             mx: Vec::new(),
             null_mx: Vec::new(),
+            addresses: Vec::new(),
             faults: Vec::new(),
             expect: Expect::default(),
         };
@@ -112,6 +113,12 @@ pub const FAMILIES: &[Family] = &[
         name: "mx-failover",
         about: "a dead primary MX (silent, crashed, unreachable) and a working backup",
         build: mx_failover,
+    },
+    Family {
+        name: "smarthost-failover",
+        about: "a smarthost whose first address is dead (silent, crashed, unreachable, 421) \
+                and whose second works",
+        build: smarthost_failover,
     },
     Family {
         name: "many-clients",
@@ -430,6 +437,22 @@ fn slow_peers(rng: &mut Rng, spec: &mut WorldSpec) {
     };
     sink(spec, DEST_MX, Behaviour::Slow { delay });
     spec.tick = secs(2);
+    if rng.chance(60) {
+        // Added latency on the link to the remote MX for a while: every segment takes up to
+        // 40 s each way, beyond the 30 s connect timeout when over 15 s, so that tries fail
+        // on Petrel's timeouts until the link is quick again.
+        let latency = Duration::from_millis(rng.range(500, 40_000));
+        let start = rng.range(0, 1200);
+        let len = rng.range(60, 3 * 3600);
+        spec.faults.push((
+            secs(start),
+            Fault::Latency(P1.into(), DEST_MX.into(), Some(latency)),
+        ));
+        spec.faults.push((
+            secs(start + len),
+            Fault::Latency(P1.into(), DEST_MX.into(), None),
+        ));
+    }
     if delay > secs(120) {
         // Nothing can get through before the run stops inside the queue's lifetime.
         spec.limit = secs(6 * 3600);
@@ -532,6 +555,73 @@ fn mx_failover(rng: &mut Rng, spec: &mut WorldSpec) {
     spec.tick = secs(2);
 }
 
+fn smarthost_failover(rng: &mut Rng, spec: &mut WorldSpec) {
+    // The smarthost's name has two addresses, the primary's first: the relay tries them in
+    // that order. No destination domain has MX records, so a message that did not go through
+    // the smarthost would bounce.
+    const SMARTHOST: &str = "smtp.isp.test";
+    let hosts = if rng.chance(50) {
+        ["relay1.isp.test", "relay2.isp.test"]
+    } else {
+        ["relay2.isp.test", "relay1.isp.test"]
+    };
+    let [primary, backup] = hosts;
+    let scheme = *rng.pick(&["smtp", "smtp+notls"]);
+    petrel(
+        spec,
+        P1,
+        format!(
+            "listen on 0.0.0.0 port 25 hostname {P1}\n\
+             queue ttl 4d\n\
+             action \"out\" relay host {scheme}://{SMARTHOST}:25 helo {P1}\n\
+             match from any for any action \"out\"\n"
+        ),
+    );
+    for host in hosts {
+        spec.addresses.push((SMARTHOST.into(), host.into()));
+    }
+    sink(spec, backup, Behaviour::Accept);
+    let domains = [DEST, "other.test", ORIGIN];
+    let mut messages = Vec::new();
+    let mut at = 1;
+    for id in 1..=rng.range(1, 5) {
+        at += rng.below(300);
+        let mut r = Vec::new();
+        for j in 0..rng.range(1, 4) {
+            r.push(format!("r{id}x{j}@{}", rng.pick(&domains)));
+        }
+        let dots = rng.chance(20);
+        messages.push(message(rng, id, secs(at), r, dots));
+    }
+    let chunked = rng.chance(30);
+    client(spec, "client1.test", P1, messages, chunked);
+    // How the primary is dead, and whether it comes back.
+    let heal = secs(rng.range(60, 6 * 3600));
+    let heals = rng.chance(25);
+    match rng.below(4) {
+        0 => sink(spec, primary, Behaviour::Blackhole),
+        1 => sink(spec, primary, Behaviour::Unavailable),
+        2 => {
+            sink(spec, primary, Behaviour::Accept);
+            spec.faults.push((secs(0), Fault::Crash(primary.into())));
+            if heals {
+                spec.faults.push((heal, Fault::Restart(primary.into())));
+            }
+        }
+        _ => {
+            sink(spec, primary, Behaviour::Accept);
+            spec.faults
+                .push((secs(0), Fault::Partition(P1.into(), primary.into())));
+            if heals {
+                spec.faults
+                    .push((heal, Fault::Repair(P1.into(), primary.into())));
+            }
+        }
+    }
+    spec.tick = secs(2);
+    spec.expect.must_deliver = true;
+}
+
 fn many_clients(rng: &mut Rng, spec: &mut WorldSpec) {
     petrel(spec, P1, relay_config(P1, "4d"));
     origin(spec);
@@ -567,13 +657,16 @@ fn many_clients(rng: &mut Rng, spec: &mut WorldSpec) {
             messages.push(message(rng, id, at, r, dots));
         }
         messages.sort_by_key(|m| m.at);
-        client(
-            spec,
-            &format!("client{c}.test"),
-            P1,
-            messages,
-            rng.chance(20),
-        );
+        let name = format!("client{c}.test");
+        if rng.chance(30) {
+            // A far-away client: every segment to and from Petrel takes seconds, for good.
+            let latency = Duration::from_millis(rng.range(200, 10_000));
+            spec.faults.push((
+                secs(0),
+                Fault::Latency(name.clone(), P1.into(), Some(latency)),
+            ));
+        }
+        client(spec, &name, P1, messages, rng.chance(20));
     }
     spec.tick = secs(1);
 }

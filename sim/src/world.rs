@@ -25,6 +25,9 @@ use crate::record::{FaultEvent, Recorder};
 /// per submitted message.
 const RUNAWAY_FACTOR: usize = 20;
 
+/// turmoil's default maximum latency of a segment (its minimum is zero).
+const DEFAULT_LATENCY: Duration = Duration::from_millis(100);
+
 /// Where a Petrel host keeps its queue on its simulated disk.
 pub const DATA_DIR: &str = "/var/petrel";
 
@@ -74,6 +77,9 @@ pub enum Fault {
     ClockJump(String, i64),
     /// Make a DNS name fail until an elapsed time (`None`: for ever).
     Dns(String, DnsFault, Option<Duration>),
+    /// Make every segment between two hosts take this long, both ways (`None`: turmoil's
+    /// default latency again, 0 to 100 ms).
+    Latency(String, String, Option<Duration>),
 }
 
 /// Everything about a world.
@@ -97,6 +103,9 @@ pub struct WorldSpec {
     pub mx: Vec<(String, u16, String)>,
     /// Domains with a null MX.
     pub null_mx: Vec<String>,
+    /// More address records, in order: (name, the host whose address it gets). A name given
+    /// several hosts resolves to all their addresses, in this order.
+    pub addresses: Vec<(String, String)>,
     /// Faults by time.
     pub faults: Vec<(Duration, Fault)>,
     /// What the invariants may expect.
@@ -329,6 +338,11 @@ fn play(spec: &WorldSpec, rec: &Recorder) -> Result<Played, String> {
         for domain in &spec.null_mx {
             r.add_mx(domain, 0, ".");
         }
+        for (name, host) in &spec.addresses {
+            if let Some(ip) = ips.get(host) {
+                r.add_ip(name, *ip);
+            }
+        }
     });
     let mut faults = spec.faults.clone();
     faults.sort_by_key(|(t, _)| *t);
@@ -412,6 +426,20 @@ fn apply(
         Fault::Dns(name, fault, until) => {
             dns.inject(name, *fault, *until);
             FaultEvent::Dns(name.clone(), *fault, until.map(|u| u.as_secs()))
+        }
+        Fault::Latency(a, b, latency) => {
+            match latency {
+                Some(l) => sim.set_link_latency(a.as_str(), b.as_str(), *l),
+                None => {
+                    sim.set_link_latency(a.as_str(), b.as_str(), Duration::ZERO);
+                    sim.set_link_max_message_latency(a.as_str(), b.as_str(), DEFAULT_LATENCY);
+                }
+            }
+            FaultEvent::Latency(
+                a.clone(),
+                b.clone(),
+                latency.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+            )
         }
     };
     let at = sim.elapsed();

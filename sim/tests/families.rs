@@ -65,6 +65,7 @@ family_tests! {
     expiry => "expiry", 8;
     srs_bounce => "srs-bounce", 20;
     mx_failover => "mx-failover", 20;
+    smarthost_failover => "smarthost-failover", 20;
     many_clients => "many-clients", 15;
     clock_jumps => "clock-jumps", 25;
 }
