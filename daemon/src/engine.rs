@@ -42,6 +42,8 @@ pub struct EngineOptions {
     pub limits: SessionLimits,
     /// Where `mbox` deliveries go (`/var/mail`).
     pub mail_spool: PathBuf,
+    /// Record every SMTP session's transcript into this folder (`petreld -T`).
+    pub transcripts: Option<PathBuf>,
     /// The control socket `petrelctl` talks to; none when `None`.
     pub control_socket: Option<PathBuf>,
     /// What the control socket borrows from the binary (configuration reload, log level).
@@ -57,6 +59,7 @@ impl Default for EngineOptions {
             base: PathBuf::from("."),
             limits: SessionLimits::default(),
             mail_spool: PathBuf::from("/var/mail"),
+            transcripts: None,
             control_socket: None,
             hooks: ControlHooks::default(),
         }
@@ -165,6 +168,11 @@ impl Engine {
         let mut service_config =
             ServiceConfig::from_config(config, &options.hostname).map_err(|e| e.to_string())?;
         service_config.limits = options.limits;
+        if let Some(dir) = &options.transcripts {
+            for l in &mut service_config.listeners {
+                l.security.transcripts = Some(crate::transcript::TranscriptDir(dir.clone()));
+            }
+        }
         let (names, addrs) = local_names(&service_config, &options.hostname);
         let ids = Arc::new(IdGenerator::with_seed(platform.id_seed()));
         let clock = platform.clock();

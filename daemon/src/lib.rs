@@ -44,3 +44,4 @@ pub mod smtp_in;
 pub mod spf;
 pub mod tables;
 pub mod tls;
+pub mod transcript;

@@ -11,6 +11,7 @@
 //! [`SessionHandler`] is told the outcome of both ([`SessionHandler::tls_started`],
 //! [`SessionHandler::auth_result`]) for its policy (`match auth`, `from auth`) and its reports.
 
+use crate::transcript::Transcript;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct SessionSecurity {
     pub auth: Option<Authenticator>,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
+    /// Record each session's transcript into this folder (`petreld -T`).
+    pub transcripts: Option<crate::transcript::TranscriptDir>,
 }
 
 impl Default for SessionSecurity {
@@ -62,6 +65,7 @@ impl Default for SessionSecurity {
             implicit_tls: false,
             auth: None,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            transcripts: None,
         }
     }
 }
@@ -141,6 +145,10 @@ where
         tls: stream.is_tls(),
     };
     let mut session = ServerSession::new(config, info, clock.now());
+    let mut transcript = security
+        .transcripts
+        .as_ref()
+        .and_then(|dir| Transcript::create(&dir.0, &hex(conn.id), &conn.peer.to_string()));
     let mut buf = vec![0u8; 16 * 1024];
     let mut ending = Ending::Closed;
     loop {
@@ -172,7 +180,7 @@ where
                     // Nothing read before is kept: the machine has discarded what the client
                     // pipelined after STARTTLS, and the driver buffers nothing of its own, so
                     // injected plaintext cannot reach the TLS session (CVE-2011-0411).
-                    flush(stream, &mut session).await?;
+                    flush(stream, &mut session, transcript.as_mut()).await?;
                     let Some(tls) = &security.tls else {
                         // A machine offering STARTTLS on a listener without certificates is a
                         // configuration error the shell cannot honour.
@@ -185,13 +193,13 @@ where
                     session.tls_established(clock.now());
                 }
                 ServerEvent::Close => {
-                    flush(stream, &mut session).await?;
+                    flush(stream, &mut session, transcript.as_mut()).await?;
                     let _ = stream.shutdown().await;
                     return Ok(ending);
                 }
             }
         }
-        flush(stream, &mut session).await?;
+        flush(stream, &mut session, transcript.as_mut()).await?;
         let wait = session.poll_timeout().map(|t| until(clock.now(), t));
         tokio::select! {
             read = read_with_timeout(stream, &mut buf, wait) => match read {
@@ -201,7 +209,12 @@ where
                     drain_aborts(&mut session, handler).await;
                     return Ok(Ending::PeerClosed);
                 }
-                Some(Ok(n)) => session.handle_input(&buf[..n], clock.now()),
+                Some(Ok(n)) => {
+                    if let Some(t) = transcript.as_mut() {
+                        t.client(&buf[..n]);
+                    }
+                    session.handle_input(&buf[..n], clock.now());
+                }
                 Some(Err(e)) => {
                     session.shutdown();
                     drain_aborts(&mut session, handler).await;
@@ -278,9 +291,13 @@ async fn drain_aborts<H: SessionHandler>(session: &mut ServerSession, handler: &
 async fn flush<S: AsyncWrite + Unpin>(
     stream: &mut S,
     session: &mut ServerSession,
+    mut transcript: Option<&mut Transcript>,
 ) -> io::Result<()> {
     let mut wrote = false;
     while let Some(bytes) = session.poll_transmit() {
+        if let Some(t) = transcript.as_deref_mut() {
+            t.server(&bytes);
+        }
         stream.write_all(&bytes).await?;
         wrote = true;
     }

@@ -40,6 +40,10 @@ struct Args {
     /// The folder for the queue and the control socket.
     #[arg(short = 'd', value_name = "DIR", default_value = "petrel-data")]
     data_dir: PathBuf,
+    /// Record every SMTP session into DIR/<session>.txt, in the transcript format
+    /// `petrel-sim replay` plays back (credentials are not recorded).
+    #[arg(short = 'T', value_name = "DIR")]
+    transcripts: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
         control_socket: Some(socket_path(&cwd.join(&args.data_dir))),
+        transcripts: args.transcripts.as_ref().map(|d| cwd.join(d)),
         hooks: ControlHooks {
             reload_config: Some(reload_config),
             log: Some(log),
