@@ -64,6 +64,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> StreamTransport<S> {
         }
     }
 
+    /// A transport over `stream` whose STARTTLS cases accept any certificate and present
+    /// `localhost`: for servers reached through a simulated network.
+    #[must_use]
+    pub fn any_certificate(stream: S, virtual_time: bool) -> StreamTransport<S> {
+        let name = ServerName::try_from("localhost").expect("a valid name");
+        StreamTransport::new(stream, no_verify_connector(), name, virtual_time)
+    }
+
     /// Runs the TLS handshake at once (implicit TLS, "smtps").
     ///
     /// # Errors

@@ -11,6 +11,7 @@
 //! The same seed gives the same run, byte for byte.
 
 pub mod clock;
+pub mod conformance;
 pub mod disk;
 pub mod dns;
 pub mod invariants;
