@@ -556,18 +556,29 @@ fn pause_resume_log_update_monitor_trace_and_errors() {
             }
         }
     });
-    let mut seen = Vec::new();
+    // Messages are sent until one's `queued` event shows up (the trace may subscribe after the
+    // first is queued); then its delivery must show up too.
+    let mut seen: Vec<String> = Vec::new();
+    let mut queued: Option<String> = None;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.iter().any(|l: &String| l.contains("\"delivered\"")) {
+    'trace: loop {
         assert!(Instant::now() < deadline, "no trace events: {seen:?}");
-        if seen.is_empty() {
+        if queued.is_none() {
             send(d.smtp, "hank@local.test", "traced");
         }
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let id = v["value"]["id"].as_str().unwrap_or_default().to_owned();
+            match v["value"]["event"].as_str() {
+                Some("queued") if queued.is_none() => queued = Some(id),
+                Some("delivered") if queued.as_ref().is_some_and(|m| id.starts_with(m)) => {
+                    break 'trace;
+                }
+                _ => {}
+            }
             seen.push(line);
         }
     }
-    assert!(seen.iter().any(|l| l.contains("\"queued\"")), "{seen:?}");
     let _ = trace.kill();
     let _ = trace.wait();
 
