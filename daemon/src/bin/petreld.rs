@@ -100,7 +100,9 @@ fn main() -> ExitCode {
         hostname: host_name(),
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
-        control_socket: Some(socket_path(&cwd.join(&args.data_dir))),
+        // As given (relative to the folder the daemon runs in, unless absolute): a socket path
+        // is limited to about a hundred bytes, which a deep working folder would exceed.
+        control_socket: Some(socket_path(&args.data_dir)),
         transcripts: args.transcripts.as_ref().map(|d| cwd.join(d)),
         hooks: ControlHooks {
             reload_config: Some(reload_config),
@@ -157,6 +159,12 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
         "petreld: queue: {}",
         options.data_dir.join("queue").display()
     );
+    if let Some(socket) = &options.control_socket {
+        eprintln!(
+            "petreld: control socket: {} (petrelctl -s PATH show queue)",
+            socket.display()
+        );
+    }
     if args.file.is_none() {
         eprintln!(
             "petreld: local mail is delivered into {}/mail/<user>/",
