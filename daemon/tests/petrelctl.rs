@@ -312,6 +312,8 @@ fn redact(text: &str, ids: &[String]) -> String {
     out = date.replace_all(&out, "<DATE>").into_owned();
     out = num.replace_all(&out, "\"$1\":<TIME>").into_owned();
     out = dur.replace_all(&out, "<DURATION>").into_owned();
+    // Within the same second, "2s ago" is "now".
+    out = out.replace("(now)", "(<DURATION> ago)");
     out = port.replace_all(&out, "127.0.0.1:<PORT>").into_owned();
     out = host.replace_all(&out, "by <HOST> (Petrel)").into_owned();
     stamp.replace_all(&out, "<RFC5322-DATE>").into_owned()
