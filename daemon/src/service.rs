@@ -344,16 +344,41 @@ fn listen_addresses(on: &ListenOn, family: Option<AddressFamily>) -> Result<Vec<
         ListenOn::Address(ip) => vec![*ip],
         ListenOn::Localhost => pick(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()),
         ListenOn::All => pick(Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()),
-        ListenOn::Interface(name) if name == "lo" || name == "lo0" => {
-            pick(Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into())
-        }
-        ListenOn::Interface(name) => {
-            return Err(format!(
-                "listen on {name}: interface names other than lo are not available yet; listen on an address"
-            ));
-        }
+        ListenOn::Interface(name) => interface_addresses(name, v4, v6)?,
         ListenOn::Socket => Vec::new(),
     })
+}
+
+/// The addresses an interface has now, of the families wanted. IPv6 link-local addresses are
+/// left out: they cannot be bound without a scope.
+fn interface_addresses(name: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, String> {
+    let interfaces = if_addrs::get_if_addrs()
+        .map_err(|e| format!("listen on {name}: cannot list the network interfaces: {e}"))?;
+    let mut addrs: Vec<IpAddr> = interfaces
+        .iter()
+        .filter(|i| i.name == name)
+        .map(if_addrs::Interface::ip)
+        .filter(|ip| match ip {
+            IpAddr::V4(_) => v4,
+            IpAddr::V6(a) => v6 && (a.segments()[0] & 0xffc0) != 0xfe80,
+        })
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        let mut known: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+        known.sort_unstable();
+        known.dedup();
+        return Err(format!(
+            "listen on {name}: no such interface with an address of the wanted family (interfaces: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
+    Ok(addrs)
 }
 
 /// The daemon's listeners, bound and ready to accept: tokio's TCP listeners in production,
@@ -607,5 +632,29 @@ async fn accept_loop<H: HandlerFactory, L: Bound>(
         });
         // Reap finished sessions so the set does not grow without bound.
         while sessions.try_join_next().is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interface_listens_on_its_addresses() {
+        let lo = listen_addresses(&ListenOn::Interface("lo".into()), None).unwrap();
+        assert!(lo.contains(&IpAddr::from(Ipv4Addr::LOCALHOST)), "{lo:?}");
+        assert!(lo.iter().all(|a| a.is_loopback()), "{lo:?}");
+        let v4 = listen_addresses(
+            &ListenOn::Interface("lo".into()),
+            Some(AddressFamily::Inet4),
+        )
+        .unwrap();
+        assert_eq!(v4, [IpAddr::from(Ipv4Addr::LOCALHOST)]);
+        let err = listen_addresses(&ListenOn::Interface("nosuch0".into()), None).unwrap_err();
+        assert!(
+            err.contains("listen on nosuch0: no such interface"),
+            "{err}"
+        );
+        assert!(err.contains("lo"), "the known interfaces are named: {err}");
     }
 }

@@ -400,3 +400,29 @@ async fn fixing_the_configuration_fixes_mail_already_queued() {
     assert_eq!(maildir_messages(&dir.path().join("mail/dave")).len(), 1);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn listen_on_an_interface_name_binds_its_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = format!("listen on lo inet4 port {port}\nmatch from any for local reject\n");
+    let config = config::parse("test.conf", &text, &ParseOptions::default()).unwrap();
+    let options = EngineOptions {
+        hostname: "mx.test".into(),
+        data_dir: dir.path().join("data"),
+        base: dir.path().to_owned(),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::start(&config, options).await.unwrap();
+    assert_eq!(engine.addrs(), [SocketAddr::from(([127, 0, 0, 1], port))]);
+    let stream = tokio::net::TcpStream::connect(engine.addrs()[0])
+        .await
+        .unwrap();
+    let mut greeting = String::new();
+    TokioBufReader::new(stream)
+        .read_line(&mut greeting)
+        .await
+        .unwrap();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    engine.shutdown().await;
+}
