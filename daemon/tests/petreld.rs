@@ -176,23 +176,8 @@ async fn a_message_survives_a_restart_before_delivery() {
     std::fs::create_dir_all(d.dir.path().join("mail")).unwrap();
     std::fs::write(d.dir.path().join("mail/carol"), b"in the way").unwrap();
     let mut events = d.engine.scheduler().subscribe();
-    let (mut c, _) = Client::connect(d.addr).await;
-    c.send(b"HELO client.test\r\n").await;
-    c.send(b"MAIL FROM:<a@client.test>\r\n").await;
-    c.send(b"RCPT TO:<carol@mx.test>\r\n").await;
-    c.send(b"DATA\r\n").await;
-    assert!(
-        c.send(b"Subject: later\r\n\r\nbody\r\n.\r\n")
-            .await
-            .starts_with("250 ")
-    );
-    loop {
-        match events.recv().await.unwrap() {
-            QueueEvent::Deferred(..) => break,
-            QueueEvent::Delivered(_) => panic!("delivered through a file"),
-            _ => {}
-        }
-    }
+    submit(d.addr, "carol@mx.test", "later").await;
+    wait_for_deferral(&mut events, "delivered through a file").await;
     let Running { engine, dir, .. } = d;
     engine.shutdown().await;
     std::fs::remove_file(dir.path().join("mail/carol")).unwrap();
@@ -367,23 +352,8 @@ async fn fixing_the_configuration_fixes_mail_already_queued() {
     };
     let engine = start(conf(free_port(), "wrong")).await;
     let mut events = engine.scheduler().subscribe();
-    let (mut c, _) = Client::connect(engine.addrs()[0]).await;
-    c.send(b"HELO client.test\r\n").await;
-    c.send(b"MAIL FROM:<a@client.test>\r\n").await;
-    c.send(b"RCPT TO:<dave@mx.test>\r\n").await;
-    c.send(b"DATA\r\n").await;
-    assert!(
-        c.send(b"Subject: stuck\r\n\r\nbody\r\n.\r\n")
-            .await
-            .starts_with("250 ")
-    );
-    loop {
-        match events.recv().await.unwrap() {
-            QueueEvent::Deferred(..) => break,
-            QueueEvent::Delivered(_) => panic!("delivered through a closed port"),
-            _ => {}
-        }
-    }
+    submit(engine.addrs()[0], "dave@mx.test", "stuck").await;
+    wait_for_deferral(&mut events, "delivered through a closed port").await;
     engine.shutdown().await;
 
     let engine = start(conf(free_port(), "local")).await;
@@ -425,4 +395,31 @@ async fn listen_on_an_interface_name_binds_its_addresses() {
         .unwrap();
     assert!(greeting.starts_with("220 "), "{greeting}");
     engine.shutdown().await;
+}
+
+/// Sends one message to `rcpt` and checks it was accepted.
+async fn submit(addr: SocketAddr, rcpt: &str, subject: &str) {
+    let (mut c, _) = Client::connect(addr).await;
+    c.send(b"HELO client.test\r\n").await;
+    c.send(b"MAIL FROM:<a@client.test>\r\n").await;
+    c.send(format!("RCPT TO:<{rcpt}>\r\n").as_bytes()).await;
+    c.send(b"DATA\r\n").await;
+    let reply = c
+        .send(format!("Subject: {subject}\r\n\r\nbody\r\n.\r\n").as_bytes())
+        .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+}
+
+/// Waits for the first delivery attempt to fail temporarily; a delivery is `unexpected`.
+async fn wait_for_deferral(
+    events: &mut tokio::sync::broadcast::Receiver<QueueEvent>,
+    unexpected: &str,
+) {
+    loop {
+        match events.recv().await.unwrap() {
+            QueueEvent::Deferred(..) => break,
+            QueueEvent::Delivered(_) => panic!("{unexpected}"),
+            _ => {}
+        }
+    }
 }
