@@ -12,6 +12,7 @@
 //! - [`session`]: the server (smtp-in) and client (smtp-out) session state machines.
 //! - [`config`]: the `smtpd.conf` lexer and parser, producing a typed configuration with spans.
 //! - [`expand`]: `%{…}` format specifiers in delivery paths and commands, with sanitising.
+//! - [`filter`]: the filter and report protocol, filter chains, builtin filters, greylisting.
 //! - [`queue`]: retry schedule, delivery status notifications, dates.
 //! - [`rules`]: tables, alias values and match rules.
 //! - [`relay`]: MX and smarthost connection plans, and the failures of relaying.
@@ -23,6 +24,7 @@
 pub mod bugs;
 pub mod config;
 pub mod expand;
+pub mod filter;
 pub mod fuzzing;
 pub mod queue;
 pub mod relay;
