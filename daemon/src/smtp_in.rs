@@ -20,7 +20,7 @@ use std::time::Duration;
 use petrel_core::Time;
 use petrel_core::session::Decision;
 use petrel_core::session::server::{
-    ConnectionInfo, Request, ServerConfig, ServerEvent, ServerSession,
+    ConnectionInfo, Request, ServerConfig, ServerEvent, ServerSession, Trace,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -99,6 +99,16 @@ pub trait SessionHandler: Send {
         let _ = (user, outcome);
         std::future::ready(())
     }
+    /// What the session did on the wire (with [`ServerConfig::trace`] on): client and reply
+    /// lines and timeouts, for the reporting stream. The default does nothing.
+    fn trace(&mut self, trace: Trace) -> impl Future<Output = ()> + Send {
+        let _ = trace;
+        std::future::ready(())
+    }
+    /// The session is over, however it ended. The default does nothing.
+    fn ended(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// How a session ended.
@@ -115,8 +125,28 @@ pub enum Ending {
 }
 
 /// Runs a session to its end. `shutdown` turning true makes the machine say 421 and close.
-/// On an smtps listener (`security.implicit_tls`) a plain stream is handshaken first.
+/// On an smtps listener (`security.implicit_tls`) a plain stream is handshaken first. The
+/// handler hears [`SessionHandler::ended`] last, however the session ended.
 pub async fn drive<S, H, C>(
+    stream: &mut MaybeTls<S>,
+    config: Arc<ServerConfig>,
+    security: &SessionSecurity,
+    conn: &Connection,
+    handler: &mut H,
+    clock: &C,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<Ending>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: SessionHandler,
+    C: Clock + ?Sized,
+{
+    let ending = run(stream, config, security, conn, handler, clock, shutdown).await;
+    handler.ended().await;
+    ending
+}
+
+async fn run<S, H, C>(
     stream: &mut MaybeTls<S>,
     config: Arc<ServerConfig>,
     security: &SessionSecurity,
@@ -175,6 +205,7 @@ where
                 }
                 ServerEvent::DataChunk(chunk) => handler.data(chunk).await,
                 ServerEvent::DataAborted => handler.aborted().await,
+                ServerEvent::Trace(trace) => handler.trace(trace).await,
                 ServerEvent::StartTls => {
                     // The 220 goes out in plaintext, then the socket itself is handed to TLS.
                     // Nothing read before is kept: the machine has discarded what the client
@@ -282,8 +313,10 @@ fn log_auth(conn: &Connection, mechanism: &str, user: &str, table: &str, outcome
 /// After the connection is gone, only the content-discard events still matter.
 async fn drain_aborts<H: SessionHandler>(session: &mut ServerSession, handler: &mut H) {
     while let Some(event) = session.poll_event() {
-        if event == ServerEvent::DataAborted {
-            handler.aborted().await;
+        match event {
+            ServerEvent::DataAborted => handler.aborted().await,
+            ServerEvent::Trace(trace) => handler.trace(trace).await,
+            _ => {}
         }
     }
 }

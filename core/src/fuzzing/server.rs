@@ -348,6 +348,7 @@ pub fn decode_server_config(u: &mut Unstructured<'_>) -> ServerSetup {
     let bit = |n: u8| f & (1 << n) != 0;
     let config = ServerConfig {
         hostname: "mx.fuzz.example".into(),
+        trace: true,
         pipelining: bit(0),
         chunking: bit(1),
         eight_bit_mime: bit(2),
@@ -714,6 +715,8 @@ impl Shell {
                 self.receiving = None;
                 self.content.clear();
             }
+            // Traced always, so that the tracing paths are fuzzed too; nothing to check.
+            ServerEvent::Trace(_) => {}
             ServerEvent::StartTls => {
                 assert!(self.outstanding.is_none());
                 self.tls_requested = true;

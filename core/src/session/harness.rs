@@ -55,6 +55,8 @@ pub struct ServerHarness {
     pub requests: Vec<Request>,
     /// What the server wrote when the connection was accepted (the greeting).
     pub greeting: Vec<u8>,
+    /// The machine's [`Trace`](super::server::Trace) events (with `ServerConfig::trace`).
+    pub traces: Vec<super::server::Trace>,
 }
 
 impl std::fmt::Debug for ServerHarness {
@@ -97,6 +99,7 @@ impl ServerHarness {
             closed: false,
             requests: Vec::new(),
             greeting: Vec::new(),
+            traces: Vec::new(),
         };
         h.greeting = h.pump();
         h
@@ -182,6 +185,9 @@ impl ServerHarness {
             ServerEvent::Close => {
                 self.transcript.push_str("E: close\n");
                 self.closed = true;
+            }
+            ServerEvent::Trace(trace) => {
+                self.traces.push(trace);
             }
         }
     }

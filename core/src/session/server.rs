@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// Idle time allowed between pieces of message content (after 354, or inside a BDAT
     /// chunk).
     pub data_timeout: Duration,
+    /// Emit [`ServerEvent::Trace`] events (client lines, reply lines, timeouts) for the
+    /// reporting stream of filters. Off by default: it costs a copy of every line.
+    pub trace: bool,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +124,7 @@ impl Default for ServerConfig {
             lenient_paths: false,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            trace: false,
         }
     }
 }
@@ -209,6 +213,38 @@ pub enum ServerEvent {
     StartTls,
     /// Write out everything transmitted so far, then close the connection.
     Close,
+    /// Something the reporting stream shows (only with [`ServerConfig::trace`]).
+    Trace(Trace),
+}
+
+/// What the session did on the wire, for `protocol-client`, `protocol-server` and `timeout`
+/// report events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trace {
+    /// A line the client sent, without its line ending. Credentials are masked: an AUTH
+    /// initial response shows as `AUTH PLAIN ********` and every line of a SASL exchange as
+    /// `********`. Message content is not traced; its end shows as `.`.
+    Client(String),
+    /// One line of a reply, without its line ending (`250-PIPELINING`).
+    Server(String),
+    /// The session timed out; the 421 follows.
+    Timeout,
+}
+
+/// The mask shown instead of credentials.
+const MASK: &str = "********";
+
+/// A client command line as the reporting stream may show it: the initial response of an
+/// AUTH command is masked, whatever the mechanism, so no credential leaves the daemon.
+fn masked_command(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.splitn(3, ' ');
+    if let (Some(verb), Some(mechanism), Some(_)) = (words.next(), words.next(), words.next())
+        && verb.eq_ignore_ascii_case("AUTH")
+    {
+        return format!("{verb} {mechanism} {MASK}");
+    }
+    text.into_owned()
 }
 
 /// Replies used in several places; texts in the style of Postfix and OpenSMTPD.
@@ -607,6 +643,7 @@ impl ServerSession {
             // The stream belongs to the TLS handshake: a plaintext reply would only corrupt it.
             return self.close();
         }
+        self.trace(Trace::Timeout);
         let text = format!("{} Error: timeout exceeded", self.config.hostname);
         self.close_with(Reply::new(421, EnhancedCode::new(4, 4, 2), text));
     }
@@ -695,7 +732,20 @@ impl ServerSession {
     }
 
     fn reply(&mut self, reply: &Reply) {
+        let start = self.output.len();
         reply.write_to(&mut self.output);
+        if self.config.trace {
+            let text = String::from_utf8_lossy(&self.output[start..]).into_owned();
+            for line in text.split_terminator("\r\n") {
+                self.trace(Trace::Server(line.to_owned()));
+            }
+        }
+    }
+
+    fn trace(&mut self, trace: Trace) {
+        if self.config.trace {
+            self.events.push_back(ServerEvent::Trace(trace));
+        }
     }
 
     /// A reply to a protocol error; too many of them end the session.
@@ -781,6 +831,10 @@ impl ServerSession {
             } => {
                 let start = self.input_pos;
                 self.input_pos += consumed;
+                if self.config.trace {
+                    let text = masked_command(&self.input[start..start + len]);
+                    self.trace(Trace::Client(text));
+                }
                 let line = &self.input[start..start + len];
                 if bare_cr {
                     self.error(&replies::BARE_CR_COMMAND);
@@ -1213,6 +1267,7 @@ impl ServerSession {
                 let start = self.input_pos;
                 self.input_pos += consumed;
                 self.mode = Mode::Command;
+                self.trace(Trace::Client(MASK.to_owned()));
                 // A SASL response is framed like a command line, with the same rules.
                 if bare_cr {
                     self.error(&replies::BARE_CR_COMMAND);
@@ -1322,6 +1377,7 @@ impl ServerSession {
 
     fn end_of_data(&mut self, flags: crate::smtp::DataFlags) {
         self.mode = Mode::Command;
+        self.trace(Trace::Client(".".to_owned()));
         if !self.pipelining_negotiated() && self.input_pos < self.input.len() {
             return self.refuse_unsynchronized();
         }

@@ -96,4 +96,12 @@ impl<H: SessionHandler> SessionHandler for Gated<H> {
     async fn auth_result(&mut self, user: &str, outcome: &AuthOutcome) {
         self.inner.auth_result(user, outcome).await;
     }
+
+    async fn trace(&mut self, trace: petrel_core::session::server::Trace) {
+        self.inner.trace(trace).await;
+    }
+
+    async fn ended(&mut self) {
+        self.inner.ended().await;
+    }
 }

@@ -261,6 +261,7 @@ async fn serve(
                     let _ = stream.shutdown().await;
                     return Ok(());
                 }
+                ServerEvent::Trace(_) => {}
             }
             continue;
         }
