@@ -15,6 +15,8 @@
 //!
 //! The vocabulary shared by all of them is defined here.
 
+pub mod builtin;
+pub mod chain;
 pub mod report;
 
 use std::fmt;

@@ -188,8 +188,10 @@ enum TableRef {
     Inline(Box<Table>),
 }
 
+/// A condition's value or table, ready to check keys against (a literal becomes a one-entry
+/// table, its regular expression compiled once).
 #[derive(Clone, Debug)]
-struct CompiledMatcher {
+pub(crate) struct CompiledMatcher {
     table: TableRef,
     regex: bool,
 }
@@ -202,7 +204,7 @@ impl CompiledMatcher {
         }
     }
 
-    fn compile(m: &Matcher, rule: usize) -> Result<CompiledMatcher, RulesetError> {
+    pub(crate) fn compile(m: &Matcher, rule: usize) -> Result<CompiledMatcher, RulesetError> {
         let table = match &m.lookup {
             Lookup::Table(name) => TableRef::Named(name.clone()),
             Lookup::Value(value) => {
@@ -221,7 +223,7 @@ impl CompiledMatcher {
         })
     }
 
-    fn check(
+    pub(crate) fn check(
         &self,
         service: Service,
         key: &str,
