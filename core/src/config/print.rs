@@ -163,7 +163,17 @@ impl Display for ProcExec {
         write!(f, "{}", Word(&self.command))?;
         opt_word(f, "user", self.user.as_ref())?;
         opt_word(f, "group", self.group.as_ref())?;
-        opt_word(f, "chroot", self.chroot.as_ref())
+        opt_word(f, "chroot", self.chroot.as_ref())?;
+        if self.on_failure == crate::filter::chain::FailurePolicy::Open {
+            write!(f, " fail-open")?;
+        }
+        if let Some(t) = self.timeout {
+            write!(f, " timeout {}", format_duration(t))?;
+        }
+        if let Some(v) = self.protocol {
+            write!(f, " protocol {v}")?;
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,8 @@ use super::super::values::SmtpReply;
 use super::cursor::{Cursor, PResult};
 use super::seen::Seen;
 use super::{ChainUse, Parser, invalid};
+use crate::filter::Version;
+use crate::filter::chain::FailurePolicy;
 
 const CONDITIONS: &[&str] = &[
     "fcrdns",
@@ -162,20 +164,54 @@ fn proc_exec(c: &mut Cursor<'_>) -> PResult<ProcExec> {
     };
     let mut seen = Seen::default();
     while !c.at_end() {
-        let (option, at) = c.keyword("user, group or chroot", &["user", "group", "chroot"])?;
-        seen.once(option, at)?;
-        let value = Some(
-            c.string(if option == "chroot" {
-                "a directory"
-            } else {
-                "a name"
-            })?
-            .0,
-        );
+        let (option, at) = c.keyword(
+            "user, group, chroot, fail-open, fail-closed, timeout or protocol",
+            &[
+                "user",
+                "group",
+                "chroot",
+                "fail-open",
+                "fail-closed",
+                "timeout",
+                "protocol",
+            ],
+        )?;
+        // fail-open and fail-closed are one setting.
+        let setting = if option.starts_with("fail-") {
+            "fail-open"
+        } else {
+            option
+        };
+        seen.once(setting, at)?;
         match option {
-            "user" => exec.user = value,
-            "group" => exec.group = value,
-            _ => exec.chroot = value,
+            "fail-open" => exec.on_failure = FailurePolicy::Open,
+            "fail-closed" => exec.on_failure = FailurePolicy::Closed,
+            "timeout" => exec.timeout = Some(super::globals::duration(c)?),
+            "protocol" => {
+                let (text, span) = c.string("a protocol version")?;
+                let version = Version::parse(&text).ok_or_else(|| {
+                    Diag::new(
+                        span,
+                        invalid("protocol version", &text, "Petrel speaks 0.5, 0.6 and 0.7"),
+                    )
+                })?;
+                exec.protocol = Some(version);
+            }
+            _ => {
+                let value = Some(
+                    c.string(if option == "chroot" {
+                        "a directory"
+                    } else {
+                        "a name"
+                    })?
+                    .0,
+                );
+                match option {
+                    "user" => exec.user = value,
+                    "group" => exec.group = value,
+                    _ => exec.chroot = value,
+                }
+            }
         }
     }
     Ok(exec)

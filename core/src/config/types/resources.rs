@@ -77,6 +77,14 @@ pub struct ProcExec {
     pub group: Option<String>,
     /// `chroot "dir"`: run chrooted there.
     pub chroot: Option<String>,
+    /// `fail-open` (or the default `fail-closed`): what sessions get while the process is
+    /// down, hung or broken.
+    pub on_failure: crate::filter::chain::FailurePolicy,
+    /// `timeout DURATION`: how long an answer may take before the process is deemed hung
+    /// (`None`: the default, 30 seconds).
+    pub timeout: Option<std::time::Duration>,
+    /// `protocol VERSION`: the protocol version to speak (`None`: the newest, 0.7).
+    pub protocol: Option<crate::filter::Version>,
 }
 
 /// `proc NAME "command" …`: a filter process several filters can share.
