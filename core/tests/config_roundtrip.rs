@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use petrel_core::config::*;
+use petrel_core::filter::chain::FailurePolicy;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -166,8 +167,13 @@ prop_compose! {
         user in prop::option::of(text()),
         group in prop::option::of(text()),
         chroot in prop::option::of(path()),
+        open in any::<bool>(),
+        timeout in prop::option::of(1u64..100_000),
+        protocol in prop::option::of(prop::sample::select(petrel_core::filter::Version::ALL.to_vec())),
     ) -> ProcExec {
-        ProcExec { command, user, group, chroot }
+        let on_failure = if open { FailurePolicy::Open } else { FailurePolicy::Closed };
+        let timeout = timeout.map(std::time::Duration::from_secs);
+        ProcExec { command, user, group, chroot, on_failure, timeout, protocol }
     }
 }
 
