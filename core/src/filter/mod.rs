@@ -16,6 +16,7 @@
 //! The vocabulary shared by all of them is defined here.
 
 pub mod report;
+pub mod wire;
 
 use std::fmt;
 
