@@ -365,7 +365,7 @@ impl EventName {
     /// decisions.
     ///
     /// A reader splits the fields into at most the larger number, so that the last field keeps
-    /// any `|` it contains (the protocol has no escaping; see §3 of the protocol notes).
+    /// any `|` it contains (the protocol has no escaping).
     #[must_use]
     pub fn field_count(self) -> (usize, usize) {
         match self {

@@ -280,8 +280,8 @@ pub enum FilterLine {
         line: String,
     },
     /// `report|<sec>.<usec>|<subsystem>|<session-id>|<message>`: a free-text report the
-    /// filter wants the other filters to receive as a `filter-report` event (§10 of the
-    /// protocol notes; the intended format, which the reference parser mis-reads).
+    /// filter wants the other filters to receive as a `filter-report` event. This is the
+    /// format OpenSMTPD intended (commit d63d80d); its own parser mis-reads it.
     Report {
         /// The filter's timestamp, `<seconds>.<6 digits>`, as given.
         time: String,

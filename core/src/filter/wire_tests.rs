@@ -1,4 +1,5 @@
-//! Tests of the wire codec: the worked examples of the protocol notes (§12) line for line,
+//! Tests of the wire codec: a live OpenSMTPD 6.8.0p2 session (protocol 0.6) and constructed
+//! protocol 0.7 exchanges, line for line,
 //! the per-version layouts, every way a filter's line can be wrong, and round trips.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -14,13 +15,13 @@ use crate::filter::report::{
 const NOW: Time = Time::from_millis(1_700_000_000_001);
 const TS: &str = "1700000000.001000";
 
-/// The session and message of the live capture (§12.1).
+/// The session and message of the live capture.
 const SID: u64 = 0x1a5a_c45a_fb4c_ef08;
 const MSGID: u32 = 0x81db_cc9b;
-/// The session of the constructed examples (§12.2 to §12.4).
+/// The session of the constructed 0.7 examples.
 const DEAD: u64 = 0xdead_beef;
 
-/// A line of the protocol notes with its timestamp (`…` or a real one) replaced by [`TS`]:
+/// A reference line with its timestamp (`…` or a real one) replaced by [`TS`]:
 /// our clock has milliseconds only, so the time is the one field that cannot match.
 fn retime(line: &str) -> String {
     let parts: Vec<&str> = line.splitn(4, '|').collect();
@@ -75,7 +76,7 @@ fn check_sent<S: AsRef<str>>(version: Version, session: u64, lines: &[(S, Sent)]
             }
         };
         assert_eq!(formatted, expected);
-        // The notes' own line reads too, where it has a real timestamp.
+        // The reference line itself reads too, where it has a real timestamp.
         let readable = if spec.contains('…') {
             &expected
         } else {
@@ -164,7 +165,7 @@ fn filter(phase: Phase) -> FilterLine {
     FilterLine::Register(Registration::Filter { phase })
 }
 
-// --- §12.1: the live capture, protocol 0.6 ---------------------------------------------------
+// --- A live capture of OpenSMTPD 6.8.0p2, protocol 0.6 --------------------------------------
 
 #[test]
 fn live_capture_handshake() {
@@ -539,7 +540,7 @@ fn live_capture_filter_answers() {
     check_received(&lines);
 }
 
-// --- §12.2 to §12.4: protocol 0.7, constructed ----------------------------------------------
+// --- Protocol 0.7, constructed -------------------------------------------------------------
 
 #[test]
 fn protocol_0_7_equivalents() {
@@ -748,7 +749,7 @@ fn tx_mail_and_tx_rcpt_layout_per_version() {
 }
 
 #[test]
-fn other_fields_as_the_notes_show_them() {
+fn other_fields_as_opensmtpd_writes_them() {
     let cases = [
         (
             ReportEvent::LinkConnect {
