@@ -20,6 +20,8 @@
 //! | [`expansion`] | the bytes as an aliases file, a `.forward` and an `:include:` file: resolving recipients through them terminates, and an accepted recipient has deliveries |
 //! | [`proc_reply`] | `proc:` table reply and handshake lines: the parsers never panic; the client answers each request once and no other |
 //! | [`srs_decode`] | the SRS decoder never panics under both flavours; what decodes was tagged and gives an address; encode then decode gives the sender back |
+//! | [`filter_line`] | [`parse_filter_line`](crate::filter::wire::parse_filter_line) and [`reply_of`](crate::filter::wire::reply_of) never panic; a line a filter could send that parses formats to one line that parses back equal |
+//! | [`filter_report`] | a report event or filter request built from arbitrary text (see [`ReportInput`]) formats to one line that [`parse_daemon_line`](crate::filter::wire::parse_daemon_line) reads back: same values, fields sanitised, read into an event that formats to the same line |
 //!
 //! The session targets read their input as a sequence of operations in the manner of
 //! quinn-proto's fuzzers, decoded from an [`arbitrary::Unstructured`] with a fixed, documented
@@ -29,6 +31,7 @@
 
 mod client;
 mod config;
+mod filter;
 mod grammar;
 pub mod seeds;
 mod server;
@@ -42,6 +45,7 @@ pub use client::{
     CannedReply, ClientOp, client_session, decode_client_config, decode_client_session,
 };
 pub use config::{INCLUDE_FILES, config};
+pub use filter::{ReportInput, decode_filter_report, filter_line, filter_report};
 pub use grammar::{command, dot_roundtrip, dot_unstuff, path, reply};
 pub use server::{
     Canned, DecisionKind, ServerOp, ServerSetup, decode_server_config, decode_server_session,
@@ -67,6 +71,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("expansion", expansion),
     ("proc_reply", proc_reply),
     ("srs_decode", srs_decode),
+    ("filter_line", filter_line),
+    ("filter_report", filter_report),
 ];
 
 /// Reads one byte; zero once the input is exhausted (as `arbitrary` does).

@@ -178,6 +178,16 @@ fn srs_decode_corpus() {
     assert!(replay("srs_decode", fuzzing::srs_decode) >= 10);
 }
 
+#[test]
+fn filter_line_corpus() {
+    assert!(replay("filter_line", fuzzing::filter_line) >= 10);
+}
+
+#[test]
+fn filter_report_corpus() {
+    assert!(replay("filter_report", fuzzing::filter_report) >= 10);
+}
+
 /// Every valid configuration of `corpora/configs/` is a seed of the `config` target (the
 /// broken ones too, as `seed-broken-*`), so the fuzzer starts from real configurations.
 #[test]
@@ -205,7 +215,7 @@ fn config_seeds_cover_the_configuration_corpus() {
     }
 }
 
-/// The `seed-*` files of the session corpora are the operation sequences of
+/// The `seed-*` files of the session corpora and of `filter_report` are the inputs written by
 /// `petrel_core::fuzzing::seeds`. `PETREL_WRITE_SEEDS=1 cargo test --test corpus_replay`
 /// (re)writes them after a change there.
 #[test]
@@ -214,6 +224,7 @@ fn session_seeds_match_the_corpus() {
     for (target, seeds) in [
         ("server_session", fuzzing::seeds::server_session()),
         ("client_session", fuzzing::seeds::client_session()),
+        ("filter_report", fuzzing::seeds::filter_report()),
     ] {
         for (name, bytes) in seeds {
             let file = corpus_root().join(target).join(format!("seed-{name}"));

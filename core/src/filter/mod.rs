@@ -18,6 +18,7 @@
 pub mod builtin;
 pub mod chain;
 pub mod report;
+pub mod wire;
 
 use std::fmt;
 

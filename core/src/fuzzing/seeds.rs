@@ -1,10 +1,12 @@
-//! Seed inputs for the session targets, written as operation sequences.
+//! Seed inputs for the session targets, written as operation sequences, and for the
+//! `filter_report` target, written as the events and requests they format.
 //!
-//! The files `corpora/fuzz/server_session/seed-*` and `corpora/fuzz/client_session/seed-*`
-//! are these seeds encoded; the corpus replay test checks that they match (and writes them
-//! when `PETREL_WRITE_SEEDS=1` is set).
+//! The files `corpora/fuzz/server_session/seed-*`, `corpora/fuzz/client_session/seed-*` and
+//! `corpora/fuzz/filter_report/seed-*` are these seeds encoded; the corpus replay test checks
+//! that they match (and writes them when `PETREL_WRITE_SEEDS=1` is set).
 
 use super::client::{CannedReply as R, ClientOp as C};
+use super::filter::ReportInput;
 use super::server::{Canned as L, DecisionKind as K, ServerOp as S};
 
 /// Server configuration bytes (see [`decode_server_config`](super::decode_server_config)).
@@ -655,6 +657,285 @@ pub fn client_session() -> Vec<(&'static str, Vec<u8>)> {
                     raw_reply("HTTP/1.1 400 Bad Request\r\n"),
                 ],
             ),
+        ),
+    ]
+}
+
+/// The lines of a live OpenSMTPD 6.8.0p2 session and of constructed 0.7 exchanges, as report
+/// events and filter requests, in each protocol version's layout, plus text that needs
+/// sanitising.
+#[must_use]
+pub fn filter_report() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::Time;
+    use crate::filter::report::{
+        AuthResult, Endpoint, Fcrdns, IdentifyMethod, ReportEvent as E, ReporterKind, TxResult,
+    };
+    use crate::filter::{Phase, Subsystem, Version};
+
+    // The live capture (protocol 0.6) and the constructed examples (0.7).
+    const LIVE: Time = Time::from_millis(1_795_310_452_544);
+    const SID: u64 = 0x1a5a_c45a_fb4c_ef08;
+    const MSGID: u32 = 0x81db_cc9b;
+    const NOW: Time = Time::from_millis(1_700_000_000_001);
+    const DEAD: u64 = 0xdead_beef;
+    let inet = |s: &str| Endpoint::Inet(s.parse().expect("a socket address"));
+    let event = |version, now, subsystem, session, event| {
+        ReportInput::Event {
+            version,
+            now,
+            session,
+            subsystem,
+            event,
+        }
+        .encode()
+    };
+    let live = |e| event(Version::V0_6, LIVE, Subsystem::SmtpIn, SID, e);
+    let v7 = |e| event(Version::V0_7, NOW, Subsystem::SmtpIn, DEAD, e);
+    let v5 = |e| event(Version::V0_5, NOW, Subsystem::SmtpIn, DEAD, e);
+    let request = |version, session, phase, token, param: &str| {
+        ReportInput::Request {
+            version,
+            now: NOW,
+            session,
+            phase,
+            token,
+            param: param.to_owned(),
+        }
+        .encode()
+    };
+    vec![
+        (
+            "live-link-connect",
+            live(E::LinkConnect {
+                rdns: "localhost".into(),
+                fcrdns: Fcrdns::Pass,
+                src: inet("127.0.0.1:58716"),
+                dest: inet("127.0.0.1:2525"),
+            }),
+        ),
+        (
+            "live-request-connect",
+            request(
+                Version::V0_6,
+                SID,
+                Phase::Connect,
+                0x3c34_2446_fa40_fb9c,
+                "localhost|127.0.0.1",
+            ),
+        ),
+        (
+            "live-link-greeting",
+            live(E::LinkGreeting {
+                hostname: "mx.local.test".into(),
+            }),
+        ),
+        (
+            "live-link-identify",
+            live(E::LinkIdentify {
+                method: IdentifyMethod::Ehlo,
+                identity: "client.test".into(),
+            }),
+        ),
+        (
+            "live-protocol-server-ehlo",
+            live(E::ProtocolServer {
+                response: "250-mx.local.test Hello client.test [127.0.0.1], pleased to meet you"
+                    .into(),
+            }),
+        ),
+        ("live-tx-begin", live(E::TxBegin { msgid: MSGID })),
+        (
+            "live-tx-mail",
+            live(E::TxMail {
+                msgid: MSGID,
+                result: TxResult::Ok,
+                address: "bob@sender.test".into(),
+            }),
+        ),
+        (
+            "live-filter-response-reject",
+            live(E::FilterResponse {
+                phase: Phase::RcptTo,
+                response: "reject",
+                param: Some("550 5.7.1 go away".into()),
+            }),
+        ),
+        (
+            "live-tx-rcpt-permfail",
+            live(E::TxRcpt {
+                msgid: MSGID,
+                result: TxResult::PermFail,
+                address: "reject-me@local.test".into(),
+            }),
+        ),
+        (
+            "live-tx-envelope",
+            live(E::TxEnvelope {
+                msgid: MSGID,
+                envelope: 0x81db_cc9b_82c1_651b,
+            }),
+        ),
+        (
+            "live-request-data",
+            request(Version::V0_6, SID, Phase::Data, 0x3c34_244b_7af5_e41f, ""),
+        ),
+        (
+            "live-tx-data",
+            live(E::TxData {
+                msgid: MSGID,
+                result: TxResult::Ok,
+            }),
+        ),
+        (
+            "live-request-data-line-with-pipe",
+            request(
+                Version::V0_6,
+                SID,
+                Phase::DataLine,
+                0x3c34_244c_8123_fa9f,
+                "Subject: a|b test",
+            ),
+        ),
+        (
+            "live-request-data-line-stuffed",
+            request(
+                Version::V0_6,
+                SID,
+                Phase::DataLine,
+                0x3c34_244c_8123_fa9f,
+                "..leading dot",
+            ),
+        ),
+        (
+            "live-tx-commit",
+            live(E::TxCommit {
+                msgid: MSGID,
+                size: 470,
+            }),
+        ),
+        ("live-tx-reset", live(E::TxReset { msgid: MSGID })),
+        (
+            "live-filter-response-quit",
+            live(E::FilterResponse {
+                phase: Phase::Quit,
+                response: "proceed",
+                param: None,
+            }),
+        ),
+        ("live-link-disconnect", live(E::LinkDisconnect)),
+        (
+            "v07-link-auth",
+            v7(E::LinkAuth {
+                result: AuthResult::Pass,
+                username: "alice".into(),
+            }),
+        ),
+        (
+            "v07-tx-mail",
+            v7(E::TxMail {
+                msgid: 0x0bad_c0de,
+                result: TxResult::Ok,
+                address: "alice@example.org".into(),
+            }),
+        ),
+        (
+            "v07-protocol-client-auth-masked",
+            v7(E::ProtocolClient {
+                command: "AUTH PLAIN ********".into(),
+            }),
+        ),
+        (
+            "v07-link-connect-ipv6-no-rdns",
+            v7(E::LinkConnect {
+                rdns: String::new(),
+                fcrdns: Fcrdns::Fail,
+                src: inet("[2001:db8::5]:40000"),
+                dest: inet("[2001:db8::1]:25"),
+            }),
+        ),
+        (
+            "v07-request-connect-no-rdns",
+            request(Version::V0_7, DEAD, Phase::Connect, 1, "|[2001:db8::5]"),
+        ),
+        (
+            "v07-request-mail-from",
+            request(
+                Version::V0_7,
+                DEAD,
+                Phase::MailFrom,
+                7,
+                "bounce+x@list.example",
+            ),
+        ),
+        (
+            "v07-filter-response-disconnect",
+            v7(E::FilterResponse {
+                phase: Phase::Connect,
+                response: "disconnect",
+                param: Some("550 5.7.1 you are not welcome".into()),
+            }),
+        ),
+        (
+            "v07-link-connect-unix",
+            v7(E::LinkConnect {
+                rdns: "localhost".into(),
+                fcrdns: Fcrdns::Pass,
+                src: Endpoint::Unix("/var/run/smtpd.sock".into()),
+                dest: Endpoint::Unix("/var/run/smtpd.sock".into()),
+            }),
+        ),
+        (
+            "v07-link-tls",
+            v7(E::LinkTls {
+                tls: "version=TLSv1.3:cipher=TLS_AES_256_GCM_SHA384:bits=256".into(),
+            }),
+        ),
+        (
+            "v07-filter-report-with-pipes",
+            v7(E::FilterReport {
+                kind: ReporterKind::Proc,
+                name: "grey|list".into(),
+                message: "deferred|retry in 5 min".into(),
+            }),
+        ),
+        ("v07-timeout", v7(E::Timeout)),
+        (
+            "v07-smtp-out-lhlo",
+            event(
+                Version::V0_7,
+                NOW,
+                Subsystem::SmtpOut,
+                DEAD,
+                E::LinkIdentify {
+                    method: IdentifyMethod::Lhlo,
+                    identity: "mx.example.org".into(),
+                },
+            ),
+        ),
+        (
+            "v05-link-auth-pipe-in-username",
+            v5(E::LinkAuth {
+                result: AuthResult::Error,
+                username: "a|b".into(),
+            }),
+        ),
+        (
+            "v05-tx-rcpt",
+            v5(E::TxRcpt {
+                msgid: 1,
+                result: TxResult::TempFail,
+                address: "x|y@example.org".into(),
+            }),
+        ),
+        (
+            "sanitise-protocol-client-crlf",
+            v7(E::ProtocolClient {
+                command: "RCPT TO:<a@b>\r\nDATA".into(),
+            }),
+        ),
+        (
+            "sanitise-request-newline",
+            request(Version::V0_7, DEAD, Phase::Helo, 2, "evil\nfilter-result|x"),
         ),
     ]
 }
