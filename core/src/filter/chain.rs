@@ -460,21 +460,12 @@ fn refusal(text: &str, disconnect: bool) -> Verdict {
     }
 }
 
-/// Parses `550 5.7.1 text` (the enhanced code is optional) into a reply.
+/// Parses `550 5.7.1 text` (the enhanced code is optional) into a reply, if it is valid as
+/// OpenSMTPD checks it ([`reply_of`](super::wire::reply_of)).
 #[must_use]
 pub fn parse_reply(text: &str) -> Option<Reply> {
-    let code_text = text.get(..3)?;
-    let rest = &text[3..];
-    if !code_text.bytes().all(|b| b.is_ascii_digit()) || !matches!(text.as_bytes()[0], b'4' | b'5')
-    {
-        return None;
-    }
-    if !(rest.is_empty() || rest.starts_with(' ')) {
-        return None;
-    }
-    let code: u16 = code_text.parse().ok()?;
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let clean: String = rest.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let (code, _) = super::wire::reply_of(text)?;
+    let clean: String = text[4..].chars().filter(|c| *c != '\r' && *c != '\n').collect();
     Some(match EnhancedCode::parse_prefix(&clean) {
         Some((enhanced, len)) => Reply::new(code, enhanced, clean[len..].trim_start().to_owned()),
         None => Reply::plain(code, clean),
