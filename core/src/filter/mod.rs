@@ -15,6 +15,7 @@
 //!
 //! The vocabulary shared by all of them is defined here.
 
+pub mod greylist;
 pub mod report;
 
 use std::fmt;
