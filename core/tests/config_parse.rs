@@ -604,15 +604,9 @@ fn filters() {
 
 #[test]
 fn greylist_filters() {
-    let config = parse_ok(
-        "table nets { 192.0.2.0/24 }\n\
-         filter plain greylist\n\
-         filter tuned greylist bypass <nets> ipv6-mask 56 delay 2m retry-window 1d \
-         pass-lifetime 60d ipv4-mask 28\n\
-         filter both chain { plain, tuned }\n",
-    );
+    let plain = parse_ok("filter plain greylist\nfilter both chain { plain }\n");
     assert_eq!(
-        config.filter("plain").unwrap().kind,
+        plain.filter("plain").unwrap().kind,
         FilterKind::Greylist(GreylistSettings::default())
     );
     let defaults = GreylistSettings::default();
@@ -629,8 +623,17 @@ fn greylist_filters() {
         )
     );
     assert_eq!((defaults.ipv4_mask, defaults.ipv6_mask), (24, 64));
+    assert!(plain.to_string().contains(
+        "filter plain greylist delay 5m retry-window 4h pass-lifetime 36d ipv4-mask 24 \
+         ipv6-mask 64\n"
+    ));
+    let tuned = parse_ok(
+        "table nets { 192.0.2.0/24 }\n\
+         filter tuned greylist bypass <nets> ipv6-mask 56 delay 2m retry-window 1d \
+         pass-lifetime 60d ipv4-mask 28\n",
+    );
     assert_eq!(
-        config.filter("tuned").unwrap().kind,
+        tuned.filter("tuned").unwrap().kind,
         FilterKind::Greylist(GreylistSettings {
             delay: Duration::from_secs(120),
             retry_window: Duration::from_secs(86_400),
@@ -640,10 +643,6 @@ fn greylist_filters() {
             bypass: Some("nets".into()),
         })
     );
-    assert!(config.to_string().contains(
-        "filter plain greylist delay 5m retry-window 4h pass-lifetime 36d ipv4-mask 24 \
-         ipv6-mask 64\n"
-    ));
 }
 
 #[test]
@@ -659,6 +658,10 @@ fn greylist_errors() {
     assert!(matches!(
         first_error("filter g greylist bypass <nowhere>"),
         ErrorKind::Undefined { .. }
+    ));
+    assert!(matches!(
+        first_error("filter g greylist\nfilter h greylist"),
+        ErrorKind::NotAllowed { .. }
     ));
     assert_eq!(
         first_error("filter g greylist pass-lifetme 1d"),

@@ -57,10 +57,39 @@ impl Parser<'_> {
             }
         };
         c.finish()?;
+        if fresh && let FilterKind::Greylist(_) = kind {
+            self.only_greylist(at)?;
+        }
         if fresh {
             self.config.filters.push(Filter { name, kind, span });
         }
         Ok(())
+    }
+
+    /// At most one greylist filter: its records live in one state file, and one set of timers
+    /// keeps a triplet that passed on one listener from being greylisted again on another. The
+    /// filter may be attached to any number of listeners and chains.
+    fn only_greylist(&self, at: Span) -> PResult<()> {
+        let first = self
+            .config
+            .filters
+            .iter()
+            .find(|f| matches!(f.kind, FilterKind::Greylist(_)));
+        match first {
+            None => Ok(()),
+            Some(first) => Err(Diag::new(
+                at,
+                ErrorKind::NotAllowed {
+                    option: "a second greylist filter".into(),
+                    context: format!(
+                        "(filter \"{}\" at {} already greylists: attach it wherever \
+                         greylisting is wanted)",
+                        first.name,
+                        self.location(first.span, at)
+                    ),
+                },
+            )),
+        }
     }
 
     /// `proc NAME "command" [user U] [group G] [chroot "dir"]`.

@@ -24,7 +24,8 @@ pub enum FilterKind {
     /// `phase PHASE match CONDITIONS DECISION`: evaluated in the core.
     Builtin(BuiltinFilter),
     /// `greylist [OPTIONS]`: Petrel's builtin greylisting, decided at RCPT TO (see
-    /// [`crate::filter::greylist`]).
+    /// [`crate::filter::greylist`]). At most one per configuration — one state, one set of
+    /// timers for every listener it is attached to.
     Greylist(GreylistSettings),
     /// `proc-exec "command" …`: a process of its own.
     ProcExec(ProcExec),
