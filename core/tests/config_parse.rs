@@ -603,6 +603,76 @@ fn filters() {
 }
 
 #[test]
+fn greylist_filters() {
+    let plain = parse_ok("filter plain greylist\nfilter both chain { plain }\n");
+    assert_eq!(
+        plain.filter("plain").unwrap().kind,
+        FilterKind::Greylist(GreylistSettings::default())
+    );
+    let defaults = GreylistSettings::default();
+    assert_eq!(
+        (
+            defaults.delay,
+            defaults.retry_window,
+            defaults.pass_lifetime
+        ),
+        (
+            Duration::from_secs(300),
+            Duration::from_secs(4 * 3600),
+            Duration::from_secs(36 * 86_400)
+        )
+    );
+    assert_eq!((defaults.ipv4_mask, defaults.ipv6_mask), (24, 64));
+    assert!(plain.to_string().contains(
+        "filter plain greylist delay 5m retry-window 4h pass-lifetime 36d ipv4-mask 24 \
+         ipv6-mask 64\n"
+    ));
+    let tuned = parse_ok(
+        "table nets { 192.0.2.0/24 }\n\
+         filter tuned greylist bypass <nets> ipv6-mask 56 delay 2m retry-window 1d \
+         pass-lifetime 60d ipv4-mask 28\n",
+    );
+    assert_eq!(
+        tuned.filter("tuned").unwrap().kind,
+        FilterKind::Greylist(GreylistSettings {
+            delay: Duration::from_secs(120),
+            retry_window: Duration::from_secs(86_400),
+            pass_lifetime: Duration::from_secs(60 * 86_400),
+            ipv4_mask: 28,
+            ipv6_mask: 56,
+            bypass: Some("nets".into()),
+        })
+    );
+}
+
+#[test]
+fn greylist_errors() {
+    assert!(matches!(
+        first_error("filter g greylist delay 1h retry-window 30m"),
+        ErrorKind::InvalidValue { what: "delay", .. }
+    ));
+    assert!(matches!(
+        first_error("filter g greylist ipv4-mask 25 ipv4-mask 24"),
+        ErrorKind::Repeated(_)
+    ));
+    assert!(matches!(
+        first_error("filter g greylist bypass <nowhere>"),
+        ErrorKind::Undefined { .. }
+    ));
+    assert!(matches!(
+        first_error("filter g greylist\nfilter h greylist"),
+        ErrorKind::NotAllowed { .. }
+    ));
+    assert_eq!(
+        first_error("filter g greylist pass-lifetme 1d"),
+        ErrorKind::UnknownKeyword {
+            found: "pass-lifetme".into(),
+            suggestion: Some("pass-lifetime".into())
+        }
+    );
+}
+
+#[test]
 fn filter_errors() {
     assert!(matches!(
         first_error("filter a phase connect match helo <t> junk"),

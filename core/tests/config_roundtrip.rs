@@ -66,7 +66,7 @@ fn regex() -> impl Strategy<Value = String> {
 const LIST_TABLES: &[&str] = &["list0", "local", "file0"];
 const MAP_TABLES: &[&str] = &["map0", "file0"];
 const REGEX_TABLES: &[&str] = &["rx", "file0"];
-const FILTERS: &[&str] = &["b0", "rdns", "b2", "pe", "pp"];
+const FILTERS: &[&str] = &["b0", "rdns", "b2", "pe", "pp", "gl"];
 const ACTIONS: &[&str] = &["a0", "relay", "a-2", "a3", "a4", "a5"];
 const PKIS: &[&str] = &["mx.example.org", "*"];
 
@@ -116,7 +116,7 @@ fn chain_members() -> impl Strategy<Value = Vec<String>> {
 
 fn filter_ref() -> impl Strategy<Value = FilterRef> {
     prop_oneof![
-        prop::sample::select(vec!["b0", "rdns", "b2", "pe", "pp", "ch"])
+        prop::sample::select(vec!["b0", "rdns", "b2", "pe", "pp", "gl", "ch"])
             .prop_map(|f| FilterRef::Named(f.into())),
         chain_members().prop_map(FilterRef::Chain),
     ]
@@ -230,6 +230,26 @@ fn builtin_filter() -> impl Strategy<Value = BuiltinFilter> {
     )
 }
 
+prop_compose! {
+    /// Greylisting settings; the delay is kept shorter than the retry window, as the parser
+    /// requires.
+    fn greylist()(
+        (delay, window, pass_lifetime) in (duration(), duration(), duration()),
+        ipv4_mask in 0u8..=32,
+        ipv6_mask in 0u8..=128,
+        bypass in prop::option::of(pick(LIST_TABLES)),
+    ) -> GreylistSettings {
+        let (delay, retry_window) = if delay < window {
+            (delay, window)
+        } else if window < delay {
+            (window, delay)
+        } else {
+            (delay, delay + Duration::from_secs(1))
+        };
+        GreylistSettings { delay, retry_window, pass_lifetime, ipv4_mask, ipv6_mask, bypass }
+    }
+}
+
 fn filters() -> impl Strategy<Value = (Vec<Proc>, Vec<Filter>)> {
     (
         builtin_filter(),
@@ -237,9 +257,10 @@ fn filters() -> impl Strategy<Value = (Vec<Proc>, Vec<Filter>)> {
         builtin_filter(),
         proc_exec(),
         proc_exec(),
+        greylist(),
         chain_members(),
     )
-        .prop_map(|(b0, b1, b2, pe, p0, chain)| {
+        .prop_map(|(b0, b1, b2, pe, p0, gl, chain)| {
             let filter = |name: &str, kind| Filter {
                 name: name.into(),
                 kind,
@@ -256,6 +277,7 @@ fn filters() -> impl Strategy<Value = (Vec<Proc>, Vec<Filter>)> {
                 filter("b2", FilterKind::Builtin(b2)),
                 filter("pe", FilterKind::ProcExec(pe)),
                 filter("pp", FilterKind::Proc("p0".into())),
+                filter("gl", FilterKind::Greylist(gl)),
                 filter("ch", FilterKind::Chain(chain)),
             ];
             (procs, filters)

@@ -9,6 +9,7 @@
 //! - [`clock`]: the wall clock handed to the machines as [`petrel_core::Time`].
 //! - [`delivery`]: dispatching scheduled batches to local delivery or relaying.
 //! - [`engine`]: the whole daemon assembled from its parts.
+//! - [`filter`]: filter state kept by the daemon: the greylisting store.
 //! - [`ids`]: session and message identifiers.
 //! - [`inbound`]: the smtp-in session handler: routing, queueing, acknowledgement.
 //! - [`queue`]: the durable queue store.
@@ -30,6 +31,7 @@ pub mod config_file;
 pub mod control;
 pub mod delivery;
 pub mod engine;
+pub mod filter;
 pub mod ids;
 pub mod inbound;
 pub mod listener;

@@ -136,6 +136,21 @@ pub(crate) const DIRECTIVES: &[&str] = &[
     "table",
 ];
 
+/// The options of `filter NAME greylist …`, Petrel's own filter kind: contextual keywords,
+/// recognised only after `greylist` (and offered there as "did you mean" hints), never reserved.
+/// `bypass` happens to be reserved already, as a filter decision.
+pub(crate) const GREYLIST_OPTIONS: &[&str] = &[
+    "delay",
+    "retry-window",
+    "pass-lifetime",
+    "ipv4-mask",
+    "ipv6-mask",
+    "bypass",
+];
+
+/// The kinds of `filter NAME KIND …`: OpenSMTPD's four and Petrel's contextual `greylist`.
+pub(crate) const FILTER_KINDS: &[&str] = &["phase", "proc", "proc-exec", "chain", "greylist"];
+
 /// Whether a bare word is a keyword rather than a name or value.
 pub(crate) fn is_reserved(word: &str) -> bool {
     RESERVED.binary_search(&word).is_ok()
@@ -151,5 +166,17 @@ mod tests {
         assert!(DIRECTIVES.iter().all(|d| is_reserved(d)));
         assert!(is_reserved("tls-require"));
         assert!(!is_reserved("max-rcpt"));
+    }
+
+    #[test]
+    fn petrel_keywords_stay_unreserved() {
+        // A new reserved word would stop configurations that use it as a bare name or value
+        // from parsing: Petrel's additions are contextual.
+        assert!(!is_reserved("greylist"));
+        assert!(
+            GREYLIST_OPTIONS
+                .iter()
+                .all(|o| *o == "bypass" || !is_reserved(o))
+        );
     }
 }

@@ -199,6 +199,7 @@ impl Display for Filter {
         write!(f, "filter {} ", Word(&self.name))?;
         match &self.kind {
             FilterKind::Builtin(builtin) => write!(f, "{builtin}"),
+            FilterKind::Greylist(settings) => write!(f, "{settings}"),
             FilterKind::ProcExec(exec) => write!(f, "proc-exec {exec}"),
             FilterKind::Proc(name) => write!(f, "proc {}", Word(name)),
             FilterKind::Chain(members) => {
@@ -239,6 +240,23 @@ impl Display for BuiltinFilter {
             FilterDecision::Rewrite(value) => write!(f, " rewrite {}", Word(value)),
             FilterDecision::Report(text) => write!(f, " report {}", Word(text)),
         }
+    }
+}
+
+/// Every timer and mask is printed, defaults included: they decide which mail waits and for how
+/// long, so the normal form shows them (as it shows listener ports).
+impl Display for GreylistSettings {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "greylist delay {} retry-window {} pass-lifetime {} ipv4-mask {} ipv6-mask {}",
+            format_duration(self.delay),
+            format_duration(self.retry_window),
+            format_duration(self.pass_lifetime),
+            self.ipv4_mask,
+            self.ipv6_mask
+        )?;
+        opt_table(f, "bypass", self.bypass.as_ref())
     }
 }
 

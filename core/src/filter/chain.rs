@@ -465,7 +465,10 @@ fn refusal(text: &str, disconnect: bool) -> Verdict {
 #[must_use]
 pub fn parse_reply(text: &str) -> Option<Reply> {
     let (code, _) = super::wire::reply_of(text)?;
-    let clean: String = text[4..].chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let clean: String = text[4..]
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
     Some(match EnhancedCode::parse_prefix(&clean) {
         Some((enhanced, len)) => Reply::new(code, enhanced, clean[len..].trim_start().to_owned()),
         None => Reply::plain(code, clean),

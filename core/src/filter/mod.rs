@@ -17,6 +17,7 @@
 
 pub mod builtin;
 pub mod chain;
+pub mod greylist;
 pub mod report;
 pub mod wire;
 

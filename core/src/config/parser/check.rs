@@ -172,7 +172,9 @@ impl Parser<'_> {
                             continue;
                         }
                     },
-                    FilterKind::Builtin(_) | FilterKind::ProcExec(_) => continue,
+                    FilterKind::Builtin(_) | FilterKind::Greylist(_) | FilterKind::ProcExec(_) => {
+                        continue;
+                    }
                 };
                 self.diags.push(Diag {
                     span: *span,

@@ -1,16 +1,19 @@
-//! `filter NAME …` (builtin, proc-exec, proc, chain) and `proc NAME "command" …`.
+//! `filter NAME …` (builtin, greylist, proc-exec, proc, chain) and `proc NAME "command" …`.
+
+use std::time::Duration;
 
 use super::super::error::{Diag, ErrorKind, ItemKind};
+use super::super::keywords::{FILTER_KINDS, GREYLIST_OPTIONS};
 use super::super::lexer::TokenKind;
 use super::super::span::Span;
 use super::super::types::{
     BuiltinFilter, Cond, Filter, FilterCheck, FilterDecision, FilterKind, FilterPhase, FilterRef,
-    Proc, ProcExec,
+    GreylistSettings, Proc, ProcExec,
 };
-use super::super::values::SmtpReply;
+use super::super::values::{SmtpReply, format_duration, parse_count, parse_duration};
 use super::cursor::{Cursor, PResult};
 use super::seen::Seen;
-use super::{ChainUse, Parser, invalid};
+use super::{ChainUse, Parser, TableUse, invalid};
 use crate::filter::Version;
 use crate::filter::chain::FailurePolicy;
 
@@ -37,12 +40,10 @@ impl Parser<'_> {
     pub(super) fn filter(&mut self, c: &mut Cursor<'_>, span: Span) -> PResult<()> {
         let (name, name_span) = c.name("a filter name")?;
         let fresh = self.declare(ItemKind::Filter, &name, name_span);
-        let (kind, at) = c.keyword(
-            "phase, proc, proc-exec or chain",
-            &["phase", "proc", "proc-exec", "chain"],
-        )?;
+        let (kind, at) = c.keyword("phase, proc, proc-exec, chain or greylist", FILTER_KINDS)?;
         let kind = match kind {
             "phase" => FilterKind::Builtin(self.builtin_filter(c)?),
+            "greylist" => FilterKind::Greylist(self.greylist(c)?),
             "proc" => {
                 let (proc_name, span) = c.name("a proc name")?;
                 self.refer(ItemKind::Proc, &proc_name, span);
@@ -58,10 +59,39 @@ impl Parser<'_> {
             }
         };
         c.finish()?;
+        if fresh && let FilterKind::Greylist(_) = kind {
+            self.only_greylist(at)?;
+        }
         if fresh {
             self.config.filters.push(Filter { name, kind, span });
         }
         Ok(())
+    }
+
+    /// At most one greylist filter: its records live in one state file, and one set of timers
+    /// keeps a triplet that passed on one listener from being greylisted again on another. The
+    /// filter may be attached to any number of listeners and chains.
+    fn only_greylist(&self, at: Span) -> PResult<()> {
+        let first = self
+            .config
+            .filters
+            .iter()
+            .find(|f| matches!(f.kind, FilterKind::Greylist(_)));
+        match first {
+            None => Ok(()),
+            Some(first) => Err(Diag::new(
+                at,
+                ErrorKind::NotAllowed {
+                    option: "a second greylist filter".into(),
+                    context: format!(
+                        "(filter \"{}\" at {} already greylists: attach it wherever \
+                         greylisting is wanted)",
+                        first.name,
+                        self.location(first.span, at)
+                    ),
+                },
+            )),
+        }
     }
 
     /// `proc NAME "command" [user U] [group G] [chroot "dir"]`.
@@ -149,6 +179,92 @@ impl Parser<'_> {
             conditions,
             decision,
         })
+    }
+}
+
+impl Parser<'_> {
+    /// After `greylist`: `[delay D] [retry-window D] [pass-lifetime D] [ipv4-mask N]
+    /// [ipv6-mask N] [bypass <table>]`, in any order, each at most once.
+    fn greylist(&mut self, c: &mut Cursor<'_>) -> PResult<GreylistSettings> {
+        let mut settings = GreylistSettings::default();
+        let mut seen = Seen::default();
+        // Where the timers were written, to point at the one that makes them inconsistent.
+        let mut delay_at: Option<(Span, String)> = None;
+        let mut window_at: Option<(Span, String)> = None;
+        while !c.at_end() {
+            let (option, at) = c.keyword(
+                "a greylist option (delay, retry-window, pass-lifetime, ipv4-mask, ipv6-mask, \
+                 bypass)",
+                GREYLIST_OPTIONS,
+            )?;
+            seen.once(option, at)?;
+            match option {
+                "delay" => {
+                    let (delay, span, text) = timer(c)?;
+                    settings.delay = delay;
+                    delay_at = Some((span, text));
+                }
+                "retry-window" => {
+                    let (window, span, text) = timer(c)?;
+                    settings.retry_window = window;
+                    window_at = Some((span, text));
+                }
+                "pass-lifetime" => settings.pass_lifetime = timer(c)?.0,
+                "ipv4-mask" => settings.ipv4_mask = prefix_length(c, "IPv4 mask", 32)?,
+                "ipv6-mask" => settings.ipv6_mask = prefix_length(c, "IPv6 mask", 128)?,
+                _ => {
+                    let table_use = TableUse::list("greylist bypass networks");
+                    settings.bypass = Some(self.table_arg(c, table_use)?);
+                }
+            }
+        }
+        // A retry window no longer than the delay would defer every retry forever. The error
+        // points at the delay when it was written, at the retry window otherwise (the defaults
+        // are consistent, so one of them was).
+        if settings.delay >= settings.retry_window {
+            let kind = |what, text: &str, reason| invalid(what, text, reason);
+            let diag = if let Some((span, text)) = delay_at {
+                let reason = format!(
+                    "it must be shorter than the retry window ({})",
+                    format_duration(settings.retry_window)
+                );
+                Diag::new(span, kind("delay", &text, reason))
+            } else {
+                let (span, text) = window_at.expect("the default timers are consistent");
+                let reason = format!(
+                    "it must be longer than the delay ({})",
+                    format_duration(settings.delay)
+                );
+                Diag::new(span, kind("retry window", &text, reason))
+            };
+            return Err(diag);
+        }
+        Ok(settings)
+    }
+}
+
+/// A duration, with where and how it was written.
+fn timer(c: &mut Cursor<'_>) -> PResult<(Duration, Span, String)> {
+    let (text, span) = c.string("a duration")?;
+    match parse_duration(&text) {
+        Ok(duration) => Ok((duration, span, text)),
+        Err(reason) => Err(Diag::new(span, invalid("duration", &text, reason))),
+    }
+}
+
+/// A prefix length from 0 to `max`.
+fn prefix_length(c: &mut Cursor<'_>, what: &'static str, max: u64) -> PResult<u8> {
+    let (text, span) = c.string(&format!("an {what} (a prefix length from 0 to {max})"))?;
+    match parse_count(&text) {
+        Ok(n) if n <= max => Ok(u8::try_from(n).expect("at most 128")),
+        _ => Err(Diag::new(
+            span,
+            invalid(
+                what,
+                &text,
+                format!("expected a prefix length from 0 to {max}"),
+            ),
+        )),
     }
 }
 

@@ -1,4 +1,6 @@
-//! Filters: builtin checks, filter processes and chains.
+//! Filters: builtin checks, greylisting, filter processes and chains.
+
+use std::time::Duration;
 
 use super::resources::ProcExec;
 use super::rule::{Cond, Matcher};
@@ -16,11 +18,15 @@ pub struct Filter {
     pub span: Span,
 }
 
-/// The four kinds of filter declaration.
+/// The kinds of filter declaration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FilterKind {
     /// `phase PHASE match CONDITIONS DECISION`: evaluated in the core.
     Builtin(BuiltinFilter),
+    /// `greylist [OPTIONS]`: Petrel's builtin greylisting, decided at RCPT TO (see
+    /// [`crate::filter::greylist`]). At most one per configuration — one state, one set of
+    /// timers for every listener it is attached to.
+    Greylist(GreylistSettings),
     /// `proc-exec "command" …`: a process of its own.
     ProcExec(ProcExec),
     /// `proc PROC`: the named shared process.
@@ -38,6 +44,59 @@ pub struct BuiltinFilter {
     pub conditions: Vec<Cond<FilterCheck>>,
     /// What to do when a condition holds.
     pub decision: FilterDecision,
+}
+
+/// `filter NAME greylist [delay D] [retry-window D] [pass-lifetime D] [ipv4-mask N]
+/// [ipv6-mask N] [bypass <table>]`: how a greylisting filter keys and times its records.
+///
+/// The defaults are the common ground of postgrey and OpenBSD spamd: a retry is accepted after
+/// 5 minutes (real MTAs retry within 15 to 30 minutes, most bulk senders never do), a first retry
+/// must come within 4 hours (spamd's window; postgrey's 2 days lets a lot of slow spam through),
+/// and a sender that passed stays known for 36 days since it was last seen (spamd's 864 hours:
+/// longer than a monthly newsletter's period, so it is never delayed again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GreylistSettings {
+    /// The minimum time between a first attempt and an accepted retry.
+    pub delay: Duration,
+    /// How long after the first attempt a retry may still pass; later, the record restarts.
+    /// Always longer than [`delay`](Self::delay) (checked when parsing).
+    pub retry_window: Duration,
+    /// How long a triplet (and its client network) that passed stays accepted since it was last
+    /// seen; every pass renews it.
+    pub pass_lifetime: Duration,
+    /// The prefix length IPv4 clients are grouped by (0 to 32): big senders retry from another
+    /// host of the same pool.
+    pub ipv4_mask: u8,
+    /// The prefix length IPv6 clients are grouped by (0 to 128).
+    pub ipv6_mask: u8,
+    /// A table of client networks that are never greylisted.
+    pub bypass: Option<String>,
+}
+
+impl GreylistSettings {
+    /// The default minimum delay: 5 minutes.
+    pub const DEFAULT_DELAY: Duration = Duration::from_secs(5 * 60);
+    /// The default retry window: 4 hours.
+    pub const DEFAULT_RETRY_WINDOW: Duration = Duration::from_secs(4 * 3_600);
+    /// The default pass lifetime: 36 days.
+    pub const DEFAULT_PASS_LIFETIME: Duration = Duration::from_secs(36 * 86_400);
+    /// The default IPv4 grouping: /24.
+    pub const DEFAULT_IPV4_MASK: u8 = 24;
+    /// The default IPv6 grouping: /64, what one site is usually given.
+    pub const DEFAULT_IPV6_MASK: u8 = 64;
+}
+
+impl Default for GreylistSettings {
+    fn default() -> Self {
+        GreylistSettings {
+            delay: Self::DEFAULT_DELAY,
+            retry_window: Self::DEFAULT_RETRY_WINDOW,
+            pass_lifetime: Self::DEFAULT_PASS_LIFETIME,
+            ipv4_mask: Self::DEFAULT_IPV4_MASK,
+            ipv6_mask: Self::DEFAULT_IPV6_MASK,
+            bypass: None,
+        }
+    }
 }
 
 /// The SMTP phase a builtin filter runs at.
