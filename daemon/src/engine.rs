@@ -17,6 +17,8 @@ use crate::clock::Clock;
 use crate::control::gate::Gated;
 use crate::control::{self, ControlContext, ControlHooks, SessionGate};
 use crate::delivery::{Dispatcher, RelayLimits, RelayPool};
+use crate::filter::event_log::EventLog;
+use crate::filter::set::FilterSet;
 use crate::inbound::{Inbound, InboundContext, ListenerFacts};
 use crate::mta::Mta;
 use crate::mta::resolver::Resolver;
@@ -48,6 +50,8 @@ pub struct EngineOptions {
     pub control_socket: Option<PathBuf>,
     /// What the control socket borrows from the binary (configuration reload, log level).
     pub hooks: ControlHooks,
+    /// Write every report event as a JSON line here (`petreld -E`; `-` for standard output).
+    pub event_log: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +66,7 @@ impl Default for EngineOptions {
             transcripts: None,
             control_socket: None,
             hooks: ControlHooks::default(),
+            event_log: None,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Engine {
     gate: Arc<SessionGate>,
     /// The control socket's task and path.
     control: Option<(tokio::task::JoinHandle<()>, PathBuf)>,
+    /// The filters' processes and state.
+    filters: Option<Arc<FilterSet>>,
 }
 
 /// Makes an [`Inbound`] handler per session.
@@ -94,6 +101,7 @@ struct InboundFactory<F: Fs, B: Blocking, C: Clock> {
     /// For reverse lookups of clients, when the rules need them.
     resolver: Option<Arc<dyn Resolver>>,
     gate: Arc<SessionGate>,
+    filters: Option<Arc<FilterSet>>,
 }
 
 impl<F: Fs, B: Blocking, C: Clock> HandlerFactory for InboundFactory<F, B, C> {
@@ -108,6 +116,7 @@ impl<F: Fs, B: Blocking, C: Clock> HandlerFactory for InboundFactory<F, B, C> {
             queue_ttl: self.queue_ttl,
             listener: listener.clone(),
             resolver: self.resolver.clone(),
+            filters: self.filters.clone(),
         };
         self.gate.wrap(Inbound::new(ctx, conn.clone()))
     }
@@ -173,6 +182,14 @@ impl Engine {
                 l.security.transcripts = Some(crate::transcript::TranscriptDir(dir.clone()));
             }
         }
+        // Sessions trace their lines for the reporting stream where someone listens.
+        for l in &mut service_config.listeners {
+            if !l.facts.filters.is_empty() || options.event_log.is_some() {
+                let mut server = (*l.server).clone();
+                server.trace = true;
+                l.server = Arc::new(server);
+            }
+        }
         let (names, addrs) = local_names(&service_config, &options.hostname);
         let ids = Arc::new(IdGenerator::with_seed(platform.id_seed()));
         let clock = platform.clock();
@@ -221,6 +238,22 @@ impl Engine {
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 
         let resolver = platform.resolver(config, &options.base)?;
+        let event_log = match &options.event_log {
+            Some(path) => Some(
+                EventLog::open(path).map_err(|e| format!("event log {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let admd = config
+            .admd
+            .clone()
+            .unwrap_or_else(|| options.hostname.clone());
+        let filters =
+            FilterSet::from_config(config, &options.data_dir, clock.clone(), &admd, event_log)
+                .await?;
+        if let Some(f) = &filters {
+            f.start().await;
+        }
         let mut mta = Mta::new(resolver.clone());
         mta.connector = platform.connector();
         mta.clock = clock.clone();
@@ -288,7 +321,9 @@ impl Engine {
             routing: routing.clone(),
             clock,
             queue_ttl: config.queue.ttl,
-            resolver: crate::inbound::needs_rdns(config).then_some(resolver),
+            resolver: (crate::inbound::needs_rdns(config) || !config.filters.is_empty())
+                .then_some(resolver),
+            filters: filters.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let service = tokio::spawn(service.run(factory, stop_rx));
@@ -302,7 +337,14 @@ impl Engine {
             service,
             gate,
             control,
+            filters,
         })
+    }
+
+    /// The filters, when the configuration has any (or events are logged).
+    #[must_use]
+    pub fn filters(&self) -> Option<&Arc<FilterSet>> {
+        self.filters.as_ref()
     }
 
     /// Session counters and `pause smtp`.
@@ -368,6 +410,9 @@ impl Engine {
         }
         let _ = self.stop.send(true);
         let _ = self.service.await;
+        if let Some(f) = &self.filters {
+            f.stop().await;
+        }
         self.procs.stop_all(TABLE_STOP_TIMEOUT).await;
     }
 }

@@ -15,15 +15,24 @@ use std::sync::Arc;
 
 use petrel_core::Time;
 use petrel_core::config::{Config, Origin};
-use petrel_core::queue::{Envelope, EnvelopeId, HopCounter, MAX_HOPS, ReceivedInfo};
+use petrel_core::filter::Phase;
+use petrel_core::filter::chain::Verdict;
+use petrel_core::filter::report::{
+    AuthResult, Endpoint, Fcrdns, IdentifyMethod, ReportEvent, TxResult,
+};
+use petrel_core::queue::{Envelope, EnvelopeId, HopCounter, MAX_HOPS, MsgId, ReceivedInfo};
 use petrel_core::rules::router::{SessionFacts, Source};
 use petrel_core::session::Decision;
-use petrel_core::session::server::{Envelope as SmtpEnvelope, Request};
-use petrel_core::smtp::{EnhancedCode, ForwardPath, Reply, ReversePath};
+use petrel_core::session::server::{Envelope as SmtpEnvelope, Request, Trace};
+use petrel_core::smtp::{
+    Command, EnhancedCode, ForwardPath, Host, MailParams, ParseOptions, Reply, ReversePath,
+};
 use std::time::Duration;
 
 use crate::auth::AuthOutcome;
 use crate::clock::Clock;
+use crate::filter::session::{Facts, SessionFilters, bare_src};
+use crate::filter::set::FilterSet;
 use crate::mta::resolver::{Resolver, host_addresses};
 use crate::queue::scheduler::SchedulerHandle;
 use crate::queue::{Blocking, Fs, Incoming, Store};
@@ -48,6 +57,8 @@ pub struct InboundContext<F: Fs, B: Blocking, C: Clock> {
     /// Reverse lookups of clients, on listeners whose [`ListenerFacts::rdns`] is on; `None`:
     /// never.
     pub resolver: Option<Arc<dyn Resolver>>,
+    /// The daemon's filters and event log, if any.
+    pub filters: Option<Arc<FilterSet>>,
 }
 
 impl<F: Fs, B: Blocking, C: Clock> Clone for InboundContext<F, B, C> {
@@ -60,6 +71,7 @@ impl<F: Fs, B: Blocking, C: Clock> Clone for InboundContext<F, B, C> {
             queue_ttl: self.queue_ttl,
             listener: self.listener.clone(),
             resolver: self.resolver.clone(),
+            filters: self.filters.clone(),
         }
     }
 }
@@ -77,6 +89,8 @@ pub struct ListenerFacts {
     pub received_auth: bool,
     /// Look up the client's name (PTR, forward-confirmed) at connect.
     pub rdns: bool,
+    /// The listener's filters, chains flattened, in order.
+    pub filters: Vec<String>,
 }
 
 /// How long the reverse lookup of a client may hold up its greeting.
@@ -92,26 +106,46 @@ pub fn needs_rdns(config: &Config) -> bool {
         .any(|r| matches!(r.from.test, Origin::Rdns(_)))
 }
 
-/// The client's forward-confirmed reverse DNS name: a PTR name of `ip` one of whose addresses
-/// is `ip`. `None` when there is none, or the lookups fail or take too long.
-pub async fn confirmed_name(resolver: &dyn Resolver, ip: IpAddr) -> Option<String> {
+/// What reverse DNS says about a client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReverseName {
+    /// Its first PTR name, confirmed or not.
+    pub name: Option<String>,
+    /// One of its PTR names resolves back to the client's address: that name.
+    pub confirmed: Option<String>,
+}
+
+/// The client's reverse DNS names: the first PTR name, and the first one that is forward-
+/// confirmed (one of its addresses is `ip`). Empty when there is none, or the lookups fail or
+/// take too long.
+pub async fn reverse_name(resolver: &dyn Resolver, ip: IpAddr) -> ReverseName {
     let lookup = async {
-        let names = resolver.ptr(ip).await.ok()?;
+        let mut found = ReverseName::default();
+        let Ok(names) = resolver.ptr(ip).await else {
+            return found;
+        };
         // A few names at most: a client with dozens of PTR records gets no more lookups.
         for name in names.into_iter().take(4) {
+            let name = name.trim_end_matches('.').to_lowercase();
+            found.name.get_or_insert_with(|| name.clone());
             let addrs = host_addresses(resolver, &name).await;
             let v4 = addrs.v4.iter().flatten().any(|a| IpAddr::V4(*a) == ip);
             let v6 = addrs.v6.iter().flatten().any(|a| IpAddr::V6(*a) == ip);
             if v4 || v6 {
-                return Some(name.trim_end_matches('.').to_lowercase());
+                found.confirmed = Some(name);
+                break;
             }
         }
-        None
+        found
     };
     tokio::time::timeout(RDNS_TIMEOUT, lookup)
         .await
-        .ok()
-        .flatten()
+        .unwrap_or_default()
+}
+
+/// The client's forward-confirmed reverse DNS name ([`reverse_name`]).
+pub async fn confirmed_name(resolver: &dyn Resolver, ip: IpAddr) -> Option<String> {
+    reverse_name(resolver, ip).await.confirmed
 }
 
 /// One session's handler.
@@ -128,6 +162,14 @@ pub struct Inbound<F: Fs, B: Blocking, C: Clock> {
     hops: HopCounter,
     received_at: Time,
     utf8: bool,
+    /// The session's filters and reports, when the listener has filters or events are logged.
+    filters: Option<SessionFilters>,
+    /// What filter conditions and the greylist see.
+    filter_facts: Facts,
+    /// A transaction is open (for `tx-reset`).
+    tx_open: bool,
+    /// Envelopes the accepted recipients will make so far (their ids in `tx-envelope`).
+    envelopes: u32,
 }
 
 impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
@@ -136,6 +178,21 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     pub fn new(ctx: InboundContext<F, B, C>, conn: Connection) -> Inbound<F, B, C> {
         let mut facts = SessionFacts::ip(conn.peer.ip());
         facts.tag = ctx.listener.tag.clone();
+        let filters = ctx.filters.as_ref().and_then(|set| {
+            (!ctx.listener.filters.is_empty() || set.event_log().is_some()).then(|| {
+                SessionFilters::new(
+                    set.clone(),
+                    &ctx.listener.filters,
+                    conn.id,
+                    conn.peer,
+                    conn.local,
+                )
+            })
+        });
+        let filter_facts = Facts {
+            src: Some(conn.peer.ip()),
+            ..Facts::default()
+        };
         Inbound {
             ctx,
             conn,
@@ -148,7 +205,45 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             hops: HopCounter::new(),
             received_at: Time::ZERO,
             utf8: false,
+            filters,
+            filter_facts,
+            tx_open: false,
+            envelopes: 0,
         }
+    }
+
+    /// Reports `event` when the session has filters.
+    fn report(&mut self, event: ReportEvent) {
+        if let Some(f) = &mut self.filters {
+            f.report(event);
+        }
+    }
+
+    /// The transaction ended (committed, rolled back, reset): `tx-reset` once.
+    fn end_transaction(&mut self) {
+        if !self.tx_open {
+            return;
+        }
+        self.tx_open = false;
+        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        self.report(ReportEvent::TxReset { msgid });
+        if let Some(f) = &mut self.filters {
+            f.end_transaction();
+        }
+    }
+
+    /// Asks the session's filters about `phase`; `None` when there are none.
+    async fn filter(&mut self, phase: Phase, param: &str) -> Option<Verdict> {
+        let filters = self.filters.as_mut()?;
+        if filters.chain_skips(phase) {
+            return None;
+        }
+        let routing = self.ctx.routing.current();
+        Some(
+            filters
+                .phase(phase, param, &self.filter_facts, routing.lookups())
+                .await,
+        )
     }
 
     fn session(&self) -> String {
@@ -156,14 +251,19 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     }
 
     fn reset(&mut self) {
+        self.end_transaction();
         self.rcpts.clear();
         self.incoming = None;
         self.hops = HopCounter::new();
+        self.envelopes = 0;
     }
 
     /// Opens the message in the queue and writes our `Received:` header at its top.
     async fn start_message(&mut self, now: Time) {
-        let mut incoming = self.ctx.store.begin();
+        let mut incoming = self
+            .incoming
+            .take()
+            .unwrap_or_else(|| self.ctx.store.begin());
         let id = incoming.msg().to_string();
         let only_rcpt = match &self.rcpts[..] {
             [(rcpt, _)] => Some(rcpt.as_str()),
@@ -189,6 +289,10 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             date: now,
         }
         .render();
+        if self.filters.as_ref().is_some_and(SessionFilters::is_junk) {
+            // As OpenSMTPD does: the mark comes first, before our Received header.
+            incoming.write(b"X-Spam: yes\r\n").await;
+        }
         incoming.write(header.as_bytes()).await;
         self.received_at = now;
         self.hops = HopCounter::new();
@@ -284,44 +388,161 @@ fn rcpt_text(to: &ForwardPath) -> String {
     }
 }
 
-impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
-    async fn decide(&mut self, request: Request) -> Decision {
-        let now = self.ctx.clock.now();
-        match request {
-            Request::Connect => {
-                if self.ctx.listener.rdns
-                    && let (Some(resolver), Source::Ip(ip)) =
-                        (&self.ctx.resolver, self.facts.source)
-                {
-                    self.facts.rdns = confirmed_name(resolver.as_ref(), ip).await;
-                    tracing::debug!(session = %self.session(), rdns = ?self.facts.rdns, "reverse lookup");
+impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
+    async fn decide_connect(&mut self) -> Decision {
+        let want = self.ctx.listener.rdns || self.filters.is_some();
+        if want && let (Some(resolver), Source::Ip(ip)) = (&self.ctx.resolver, self.facts.source) {
+            let found = reverse_name(resolver.as_ref(), ip).await;
+            tracing::debug!(session = %self.session(), rdns = ?found, "reverse lookup");
+            if self.ctx.listener.rdns {
+                self.facts.rdns = found.confirmed.clone();
+            }
+            self.filter_facts.fcrdns = found.confirmed.is_some();
+            self.filter_facts.rdns = found.confirmed.or(found.name);
+        }
+        if self.filters.is_none() {
+            return Decision::Accept;
+        }
+        let rdns = self.filter_facts.rdns.clone().unwrap_or_default();
+        if let Some(f) = &mut self.filters {
+            f.view.rdns = self.filter_facts.rdns.clone();
+            f.view.fcrdns = Some(
+                if self.filter_facts.fcrdns {
+                    "pass"
+                } else {
+                    "fail"
                 }
-                Decision::Accept
+                .into(),
+            );
+        }
+        self.report(ReportEvent::LinkConnect {
+            rdns: rdns.clone(),
+            fcrdns: if self.filter_facts.fcrdns {
+                Fcrdns::Pass
+            } else {
+                Fcrdns::Fail
+            },
+            src: Endpoint::Inet(self.conn.peer),
+            dest: Endpoint::Inet(self.conn.local),
+        });
+        let param = format!(
+            "{}|{}",
+            rdns.replace('|', "?"),
+            bare_src(Some(self.conn.peer.ip()))
+        );
+        match self.filter(Phase::Connect, &param).await {
+            Some(v) => verdict_decision(v).unwrap_or(Decision::Accept),
+            None => Decision::Accept,
+        }
+    }
+
+    async fn decide_helo(&mut self, ehlo: bool, mut host: Host) -> Decision {
+        let phase = if ehlo { Phase::Ehlo } else { Phase::Helo };
+        self.filter_facts.helo = Some(host.to_string());
+        if let Some(v) = self.filter(phase, &host.to_string()).await {
+            match v {
+                Verdict::Rewrite(name) => match Host::parse(&name, false) {
+                    Ok(h) => host = h,
+                    Err(_) => return Decision::Reply(replies::bad_rewrite()),
+                },
+                other => {
+                    if let Some(d) = verdict_decision(other) {
+                        return d;
+                    }
+                }
             }
-            Request::Helo { ehlo, host } => {
-                // A new HELO/EHLO starts the session over (RFC 5321 section 4.1.4).
-                self.reset();
-                self.esmtp = ehlo;
-                self.facts.helo = Some(host.to_string());
-                Decision::Accept
-            }
-            Request::Auth { .. } => Decision::Reply(Reply::new(
-                454,
-                EnhancedCode::new(4, 7, 0),
-                "Authentication not available",
-            )),
-            Request::Mail { from, params } => {
-                self.reset();
-                self.sender = match &from {
-                    ReversePath::Null => String::new(),
-                    ReversePath::Mailbox(m) => m.to_string(),
-                };
-                self.utf8 = params.smtputf8;
-                tracing::info!(session = %self.session(), %from, "mail from");
-                Decision::Accept
-            }
-            Request::Rcpt { to, .. } => {
-                let rcpt = rcpt_text(&to);
+        }
+        // A new HELO/EHLO starts the session over (RFC 5321 section 4.1.4).
+        self.reset();
+        self.esmtp = ehlo;
+        self.facts.helo = Some(host.to_string());
+        self.filter_facts.helo = Some(host.to_string());
+        if let Some(f) = &mut self.filters {
+            f.view.helo = Some(host.to_string());
+        }
+        self.report(ReportEvent::LinkIdentify {
+            method: if ehlo {
+                IdentifyMethod::Ehlo
+            } else {
+                IdentifyMethod::Helo
+            },
+            identity: host.to_string(),
+        });
+        Decision::Accept
+    }
+
+    async fn decide_mail(&mut self, mut from: ReversePath, params: MailParams) -> Decision {
+        let sender = |from: &ReversePath| match from {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(m) => m.to_string(),
+        };
+        self.reset();
+        self.filter_facts.mail_from = Some(sender(&from));
+        self.filter_facts.rcpt_to = None;
+        // The message id exists from MAIL on, so that reports name the transaction as the
+        // queue will.
+        let incoming = self.ctx.store.begin();
+        let msgid = incoming.msg().0;
+        self.incoming = Some(incoming);
+        let verdict = self.filter(Phase::MailFrom, &sender(&from)).await;
+        let refusal = match verdict {
+            Some(Verdict::Rewrite(text)) => match reparse_mail(&text) {
+                Some(f) => {
+                    from = f;
+                    None
+                }
+                None => Some(Decision::Reply(replies::bad_rewrite())),
+            },
+            Some(v) => verdict_decision(v),
+            None => None,
+        };
+        let address = sender(&from);
+        if let Some(decision) = refusal {
+            self.incoming = None;
+            self.report(ReportEvent::TxMail {
+                msgid,
+                result: tx_result(&decision),
+                address,
+            });
+            return decision;
+        }
+        self.sender = address.clone();
+        self.filter_facts.mail_from = Some(address.clone());
+        self.utf8 = params.smtputf8;
+        self.tx_open = true;
+        tracing::info!(session = %self.session(), %from, "mail from");
+        if let Some(f) = &mut self.filters {
+            f.view.msgid = Some(format!("{msgid:08x}"));
+            f.view.mail_from = Some(address.clone());
+        }
+        self.report(ReportEvent::TxBegin { msgid });
+        self.report(ReportEvent::TxMail {
+            msgid,
+            result: TxResult::Ok,
+            address,
+        });
+        Decision::Accept
+    }
+
+    async fn decide_rcpt(&mut self, mut to: ForwardPath, now: Time) -> Decision {
+        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        self.filter_facts.rcpt_to = Some(rcpt_text(&to));
+        let verdict = self.filter(Phase::RcptTo, &rcpt_text(&to)).await;
+        let refusal = match verdict {
+            Some(Verdict::Rewrite(text)) => match reparse_rcpt(&text) {
+                Some(t) => {
+                    to = t;
+                    None
+                }
+                None => Some(Decision::Reply(replies::bad_rewrite())),
+            },
+            Some(v) => verdict_decision(v),
+            None => None,
+        };
+        let rcpt = rcpt_text(&to);
+        let decision = match refusal {
+            Some(d) => d,
+            None => {
                 // With the routing current now: a reload between two recipients applies
                 // from the second on. On the blocking pool when a `proc:` table may be asked.
                 let resolved = (self.ctx.routing)
@@ -333,21 +554,165 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
                             session = %self.session(), rcpt = %rcpt,
                             actions = ?deliveries.iter().map(|d| d.action.as_str()).collect::<Vec<_>>(), "rcpt to"
                         );
-                        self.rcpts.push((rcpt, deliveries));
+                        for _ in &deliveries {
+                            let envelope = EnvelopeId::new(MsgId(msgid), self.envelopes).0;
+                            self.envelopes += 1;
+                            self.report(ReportEvent::TxEnvelope { msgid, envelope });
+                        }
+                        self.rcpts.push((rcpt.clone(), deliveries));
+                        if let Some(f) = &mut self.filters {
+                            f.view.rcpts.push(rcpt.clone());
+                        }
                         Decision::Accept
                     }
                     Err(reply) => Decision::Reply(reply),
                 }
             }
-            Request::Data => {
-                self.start_message(now).await;
-                Decision::Accept
+        };
+        self.report(ReportEvent::TxRcpt {
+            msgid,
+            result: tx_result(&decision),
+            address: rcpt,
+        });
+        decision
+    }
+
+    async fn decide_data(&mut self, now: Time) -> Decision {
+        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        let decision = match self.filter(Phase::Data, "").await {
+            Some(v) => verdict_decision(v).unwrap_or(Decision::Accept),
+            None => Decision::Accept,
+        };
+        if decision == Decision::Accept {
+            self.start_message(now).await;
+            if let Some(f) = &mut self.filters {
+                f.data_begin();
             }
-            Request::Commit { envelope, .. } => self.commit(&envelope).await,
+        }
+        self.report(ReportEvent::TxData {
+            msgid,
+            result: tx_result(&decision),
+        });
+        decision
+    }
+
+    async fn decide_commit(&mut self, envelope: &SmtpEnvelope) -> Decision {
+        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        // The content comes back from data-line filters whole, or not at all.
+        let filtered = match &mut self.filters {
+            Some(f) => Some(f.data_end().await),
+            None => None,
+        };
+        match filtered {
+            Some(Ok(content)) => {
+                self.hops.feed(&content);
+                if let Some(incoming) = &mut self.incoming {
+                    incoming.write(&content).await;
+                }
+            }
+            Some(Err(reply)) => return self.roll_back(msgid, Decision::Reply(reply)),
+            None => {}
+        }
+        if let Some(v) = self.filter(Phase::Commit, "").await
+            && let Some(d) = verdict_decision(v)
+        {
+            return self.roll_back(msgid, d);
+        }
+        let size = self.incoming.as_ref().map_or(0, |i| i.len() as u64);
+        let decision = self.commit(envelope).await;
+        if matches!(&decision, Decision::Reply(r) if r.is_positive()) {
+            self.report(ReportEvent::TxCommit { msgid, size });
+            self.end_transaction();
+            decision
+        } else {
+            self.roll_back(msgid, decision)
+        }
+    }
+
+    fn roll_back(&mut self, msgid: u32, decision: Decision) -> Decision {
+        self.incoming = None;
+        self.rcpts.clear();
+        self.report(ReportEvent::TxRollback { msgid });
+        self.end_transaction();
+        decision
+    }
+}
+
+/// The SMTP decision for a chain's verdict; `None` when the command goes ahead.
+fn verdict_decision(v: Verdict) -> Option<Decision> {
+    match v {
+        Verdict::Proceed | Verdict::Junk | Verdict::Rewrite(_) => None,
+        Verdict::Reject(r) => Some(Decision::Reply(r)),
+        Verdict::Disconnect(r) => Some(Decision::Disconnect(r)),
+    }
+}
+
+/// How a decision reads in `tx-mail`, `tx-rcpt` and `tx-data`.
+fn tx_result(d: &Decision) -> TxResult {
+    match d {
+        Decision::Accept => TxResult::Ok,
+        Decision::Reply(r) | Decision::Disconnect(r) if r.is_positive() => TxResult::Ok,
+        Decision::Reply(r) | Decision::Disconnect(r) if r.is_transient() => TxResult::TempFail,
+        _ => TxResult::PermFail,
+    }
+}
+
+/// A filter's `rewrite` of MAIL FROM: `<addr> [params]`, checked as the client's was.
+fn reparse_mail(text: &str) -> Option<ReversePath> {
+    let line = format!("MAIL FROM:{text}");
+    match Command::parse(line.as_bytes(), ParseOptions::default()) {
+        Ok(Command::Mail { from, .. }) => Some(from),
+        _ => None,
+    }
+}
+
+/// A filter's `rewrite` of RCPT TO.
+fn reparse_rcpt(text: &str) -> Option<ForwardPath> {
+    let line = format!("RCPT TO:{text}");
+    match Command::parse(line.as_bytes(), ParseOptions::default()) {
+        Ok(Command::Rcpt { to, .. }) => Some(to),
+        _ => None,
+    }
+}
+
+mod replies {
+    use petrel_core::smtp::{EnhancedCode, Reply};
+
+    /// A filter rewrote a command into something that does not parse.
+    pub fn bad_rewrite() -> Reply {
+        Reply::new(
+            501,
+            EnhancedCode::new(5, 5, 4),
+            "Syntax error in parameters rewritten by a filter",
+        )
+    }
+}
+
+impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
+    async fn decide(&mut self, request: Request) -> Decision {
+        let now = self.ctx.clock.now();
+        match request {
+            Request::Connect => self.decide_connect().await,
+            Request::Helo { ehlo, host } => self.decide_helo(ehlo, host).await,
+            Request::Auth { .. } => Decision::Reply(Reply::new(
+                454,
+                EnhancedCode::new(4, 7, 0),
+                "Authentication not available",
+            )),
+            Request::Mail { from, params } => self.decide_mail(from, params).await,
+            Request::Rcpt { to, .. } => self.decide_rcpt(to, now).await,
+            Request::Data => self.decide_data(now).await,
+            Request::Commit { envelope, .. } => self.decide_commit(&envelope).await,
         }
     }
 
     async fn data(&mut self, chunk: Vec<u8>) {
+        if let Some(f) = &mut self.filters
+            && f.filtering_data()
+        {
+            f.data(&chunk);
+            return;
+        }
         self.hops.feed(&chunk);
         if let Some(incoming) = &mut self.incoming {
             incoming.write(&chunk).await;
@@ -356,22 +721,91 @@ impl<F: Fs, B: Blocking, C: Clock> SessionHandler for Inbound<F, B, C> {
 
     async fn aborted(&mut self) {
         // Dropping the incoming message discards it; the recipients go with the transaction.
+        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        if let Some(f) = &mut self.filters {
+            f.data_abort();
+        }
+        if self.tx_open {
+            self.report(ReportEvent::TxRollback { msgid });
+            self.end_transaction();
+        }
         self.incoming = None;
         self.rcpts.clear();
     }
 
-    async fn tls_started(&mut self, _info: &TlsInfo) {
+    async fn tls_started(&mut self, info: &TlsInfo) {
         // STARTTLS forgets everything learnt before (RFC 3207).
         self.tls = true;
         self.facts.tls = true;
         self.facts.helo = None;
         self.facts.auth = None;
+        self.filter_facts.helo = None;
+        self.filter_facts.auth = None;
         self.reset();
+        let tls = format!(
+            "version={}:cipher={}:bits={}",
+            info.version, info.cipher, info.bits
+        );
+        if let Some(f) = &mut self.filters {
+            f.view.tls = Some(tls.clone());
+            f.view.helo = None;
+            f.view.auth = None;
+        }
+        self.report(ReportEvent::LinkTls { tls });
+    }
+
+    async fn auth_filter(&mut self, mechanism: &str) -> Option<Decision> {
+        self.filter(Phase::Auth, mechanism)
+            .await
+            .and_then(verdict_decision)
     }
 
     async fn auth_result(&mut self, user: &str, outcome: &AuthOutcome) {
+        let result = match outcome {
+            AuthOutcome::Accepted => AuthResult::Pass,
+            AuthOutcome::Rejected(_) => AuthResult::Fail,
+            AuthOutcome::Unavailable(_) => AuthResult::Error,
+        };
         if matches!(outcome, AuthOutcome::Accepted) {
             self.facts.auth = Some(user.to_owned());
+            self.filter_facts.auth = Some(user.to_owned());
+            if let Some(f) = &mut self.filters {
+                f.view.auth = Some(user.to_owned());
+            }
         }
+        self.report(ReportEvent::LinkAuth {
+            result,
+            username: user.to_owned(),
+        });
+    }
+
+    async fn trace(&mut self, trace: Trace) {
+        let Some(f) = &mut self.filters else {
+            return;
+        };
+        match trace {
+            Trace::Client(line) => {
+                let verb = line.split(' ').next().unwrap_or("");
+                let resets = verb.eq_ignore_ascii_case("RSET");
+                f.report(ReportEvent::ProtocolClient { command: line });
+                if resets {
+                    self.end_transaction();
+                }
+            }
+            Trace::Server(line) => {
+                let greeting = !f.greeted() && line.starts_with("220");
+                f.report(ReportEvent::ProtocolServer { response: line });
+                if greeting {
+                    f.set_greeted();
+                    let hostname = self.ctx.listener.hostname.clone();
+                    f.report(ReportEvent::LinkGreeting { hostname });
+                }
+            }
+            Trace::Timeout => f.report(ReportEvent::Timeout),
+        }
+    }
+
+    async fn ended(&mut self) {
+        self.report(ReportEvent::LinkDisconnect);
     }
 }

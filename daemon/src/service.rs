@@ -232,6 +232,7 @@ impl ServiceConfig {
                 mask_src: l.mask_src,
                 received_auth: l.received_auth,
                 rdns: needs_rdns,
+                filters: crate::filter::set::flatten(config, l.filter.as_ref()),
             };
             for ip in listen_addresses(&l.on, l.family).map_err(ServiceError::Unsupported)? {
                 listeners.push(ListenerConfig {

@@ -105,6 +105,12 @@ pub trait SessionHandler: Send {
         let _ = trace;
         std::future::ready(())
     }
+    /// AUTH with `mechanism` is about to be checked: the filters' say first (`auth` phase).
+    /// `Some` refuses it with that decision. The default lets it go ahead.
+    fn auth_filter(&mut self, mechanism: &str) -> impl Future<Output = Option<Decision>> + Send {
+        let _ = mechanism;
+        std::future::ready(None)
+    }
     /// The session is over, however it ended. The default does nothing.
     fn ended(&mut self) -> impl Future<Output = ()> + Send {
         std::future::ready(())
@@ -192,7 +198,10 @@ where
                                 credentials,
                             },
                             Some(auth),
-                        ) => {
+                        ) => 'auth: {
+                            if let Some(refusal) = handler.auth_filter(mechanism.name()).await {
+                                break 'auth refusal;
+                            }
                             let outcome = auth.check(&credentials).await;
                             let user = credentials.username.as_str();
                             log_auth(conn, mechanism.name(), user, auth.table_name(), &outcome);

@@ -192,6 +192,7 @@ async fn smtp_session(
             ..ListenerFacts::default()
         },
         resolver: None,
+        filters: None,
     };
     let conn = Connection {
         id: 1,

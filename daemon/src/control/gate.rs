@@ -101,6 +101,10 @@ impl<H: SessionHandler> SessionHandler for Gated<H> {
         self.inner.trace(trace).await;
     }
 
+    async fn auth_filter(&mut self, mechanism: &str) -> Option<Decision> {
+        self.inner.auth_filter(mechanism).await
+    }
+
     async fn ended(&mut self) {
         self.inner.ended().await;
     }

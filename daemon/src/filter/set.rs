@@ -1,0 +1,274 @@
+//! The daemon's filters, built from the configuration: the processes, the compiled builtin
+//! filters, the greylist, and each listener's chain.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use petrel_core::config::{Action, Config, Delivery, FilterKind, FilterRef, ProcExec};
+use petrel_core::filter::builtin::Builtin;
+use petrel_core::filter::chain::{Chain, Member};
+use petrel_core::filter::wire::Handshake;
+use petrel_core::filter::{Phase, Subsystem};
+use tokio::task::JoinHandle;
+
+use super::event_log::EventLog;
+use super::greylist::{Greylist, STATE_FILE};
+use super::process::{DEFAULT_TIMEOUT, FilterProc, ProcSpec};
+use crate::clock::Clock;
+
+/// The reference a chain member carries for the greylist (processes are numbered from 0).
+pub const GREYLIST: usize = usize::MAX;
+
+/// How long the daemon waits at start for filter processes to register before it accepts
+/// clients anyway (sessions then get each filter's failure policy until it is ready).
+pub const REGISTER_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+enum Def {
+    Builtin(Builtin),
+    Proc(usize),
+    Greylist,
+}
+
+/// Every filter of the configuration, ready for sessions.
+pub struct FilterSet {
+    procs: Vec<Arc<FilterProc>>,
+    defs: HashMap<String, Def>,
+    greylist: Option<Greylist>,
+    event_log: Option<EventLog>,
+    clock: Arc<dyn Clock>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for FilterSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterSet")
+            .field("procs", &self.procs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The filter names of a listener's or relay action's `filter …`, chains flattened, in order.
+#[must_use]
+pub fn flatten(config: &Config, filter: Option<&FilterRef>) -> Vec<String> {
+    let names = match filter {
+        None => return Vec::new(),
+        Some(FilterRef::Named(name)) => vec![name.clone()],
+        Some(FilterRef::Chain(names)) => names.clone(),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        match config
+            .filters
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.kind)
+        {
+            Some(FilterKind::Chain(members)) => out.extend(members.iter().cloned()),
+            _ => out.push(name),
+        }
+    }
+    out
+}
+
+impl FilterSet {
+    /// The filters of `config`; `None` when it declares none and no event log is wanted. The
+    /// greylist keeps its state in `data_dir`.
+    ///
+    /// # Errors
+    /// A builtin filter's regular expression does not compile.
+    pub async fn from_config(
+        config: &Config,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        admd: &str,
+        event_log: Option<EventLog>,
+    ) -> Result<Option<Arc<FilterSet>>, String> {
+        if config.filters.is_empty() && event_log.is_none() {
+            return Ok(None);
+        }
+        let delim = config.smtp.sub_addr_delim;
+        // Which subsystems use which filter names.
+        let smtp_in: Vec<String> = config
+            .listeners
+            .iter()
+            .flat_map(|l| flatten(config, l.filter.as_ref()))
+            .collect();
+        let smtp_out: Vec<String> = config
+            .actions
+            .iter()
+            .filter_map(relay_filter)
+            .flat_map(|f| flatten(config, Some(f)))
+            .collect();
+        let mut defs = HashMap::new();
+        let mut procs: Vec<Arc<FilterProc>> = Vec::new();
+        let mut by_proc_name: HashMap<String, usize> = HashMap::new();
+        let mut greylist = None;
+        for filter in &config.filters {
+            let subsystems = |name: &str| {
+                let mut s = Vec::new();
+                if smtp_in.iter().any(|n| n == name) {
+                    s.push(Subsystem::SmtpIn);
+                }
+                if smtp_out.iter().any(|n| n == name) {
+                    s.push(Subsystem::SmtpOut);
+                }
+                if s.is_empty() {
+                    s.push(Subsystem::SmtpIn);
+                }
+                s
+            };
+            let mut add_proc = |proc_name: &str, exec: &ProcExec, subsystems: Vec<Subsystem>| {
+                if let Some(&i) = by_proc_name.get(proc_name) {
+                    return i;
+                }
+                let index = procs.len();
+                let spec = ProcSpec {
+                    name: proc_name.to_owned(),
+                    command: exec.command.clone(),
+                    policy: exec.on_failure,
+                    timeout: exec.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    version: exec.protocol.unwrap_or_default(),
+                    subsystems: subsystems.clone(),
+                };
+                let handshake = Handshake {
+                    smtpd_version: petrel_core::rules::proc_table::SMTPD_VERSION.to_owned(),
+                    version: spec.version,
+                    session_timeout_secs: 300,
+                    subsystems,
+                    admd: admd.to_owned(),
+                };
+                procs.push(FilterProc::new(index, spec, handshake, clock.clone()));
+                by_proc_name.insert(proc_name.to_owned(), index);
+                index
+            };
+            let def = match &filter.kind {
+                FilterKind::Builtin(b) => Def::Builtin(
+                    Builtin::compile(&filter.name, b, delim).map_err(|e| e.to_string())?,
+                ),
+                FilterKind::ProcExec(exec) => {
+                    Def::Proc(add_proc(&filter.name, exec, subsystems(&filter.name)))
+                }
+                FilterKind::Proc(proc_name) => {
+                    let Some(p) = config.procs.iter().find(|p| &p.name == proc_name) else {
+                        return Err(format!("filter {}: no proc {proc_name}", filter.name));
+                    };
+                    Def::Proc(add_proc(proc_name, &p.exec, subsystems(&filter.name)))
+                }
+                FilterKind::Greylist(settings) => {
+                    greylist =
+                        Some(Greylist::open(data_dir.join(STATE_FILE), settings.clone()).await);
+                    Def::Greylist
+                }
+                FilterKind::Chain(_) => continue,
+            };
+            defs.insert(filter.name.clone(), def);
+        }
+        Ok(Some(Arc::new(FilterSet {
+            procs,
+            defs,
+            greylist,
+            event_log,
+            clock,
+            tasks: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// Starts the filter processes and waits (at most [`REGISTER_WAIT`]) for them to register.
+    pub async fn start(&self) {
+        {
+            let mut tasks = self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for p in &self.procs {
+                tasks.push(tokio::spawn(p.clone().run()));
+            }
+        }
+        let all = async {
+            for p in &self.procs {
+                p.wait_registered().await;
+            }
+        };
+        if tokio::time::timeout(REGISTER_WAIT, all).await.is_err() {
+            for p in self.procs.iter().filter(|p| !p.is_ready()) {
+                tracing::warn!(filter = %p.spec().name, "filter not registered yet: accepting clients anyway; its sessions follow its failure policy");
+            }
+        }
+    }
+
+    /// Stops the filter processes and writes the greylist out.
+    pub async fn stop(&self) {
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
+        if let Some(g) = &self.greylist {
+            g.save_now().await;
+        }
+    }
+
+    /// The filter processes, indexed as chain members refer to them.
+    #[must_use]
+    pub fn procs(&self) -> &[Arc<FilterProc>] {
+        &self.procs
+    }
+
+    /// The greylist, when one is configured.
+    #[must_use]
+    pub fn greylist(&self) -> Option<&Greylist> {
+        self.greylist.as_ref()
+    }
+
+    /// The event log, when one is wanted.
+    #[must_use]
+    pub fn event_log(&self) -> Option<&EventLog> {
+        self.event_log.as_ref()
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The chain of these filter names with what the processes registered now. A process
+    /// that has not registered yet is taken to handle every phase, so that its failure policy
+    /// applies until it has.
+    #[must_use]
+    pub fn chain(&self, names: &[String]) -> Chain {
+        let mut members = Vec::new();
+        for name in names {
+            match self.defs.get(name) {
+                Some(Def::Builtin(b)) => members.push(Member::builtin(b.clone())),
+                Some(Def::Greylist) => {
+                    members.push(Member::external(name, GREYLIST, [Phase::RcptTo]))
+                }
+                Some(Def::Proc(i)) => {
+                    let phases: Vec<Phase> = match self.procs[*i].registrations() {
+                        Some(r) => r.phases.into_iter().collect(),
+                        None => Phase::ALL.to_vec(),
+                    };
+                    members.push(Member::external(name, *i, phases));
+                }
+                None => {}
+            }
+        }
+        Chain::new(members)
+    }
+}
+
+fn relay_filter(action: &Action) -> Option<&FilterRef> {
+    match &action.delivery {
+        Delivery::Relay(relay) => relay.filter.as_ref(),
+        Delivery::Local(_) => None,
+    }
+}
