@@ -307,6 +307,7 @@ impl Engine {
                     gate: gate.clone(),
                     hooks: options.hooks.clone(),
                     started: std::time::Instant::now(),
+                    filters: filters.clone(),
                 });
                 tracing::info!(socket = %path.display(), "control socket ready");
                 let task = tokio::spawn(control::server::serve(listener, ctx));

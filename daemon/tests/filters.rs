@@ -13,9 +13,16 @@ const FILTER: &str = env!("CARGO_BIN_EXE_petrel-test-filter");
 /// A daemon whose listener runs `filters` (text declaring a chain named `chain`), delivering
 /// everything for mx.test into `mail/<user>`.
 async fn daemon(dir: &Path, filters: &str) -> Running {
+    // Reverse lookups of clients go to a static table, never the machine's resolver.
+    std::fs::write(
+        dir.join("records"),
+        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
+    )
+    .unwrap();
     let port = free_port();
     let conf = format!(
-        "table everyone {{ \"@\" = \"petrel\" }}\n\
+        "resolver static \"records\"\n\
+         table everyone {{ \"@\" = \"petrel\" }}\n\
          table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
          {filters}\n\
          listen on 127.0.0.1 port {port} hostname mx.test filter chain\n\
@@ -23,6 +30,21 @@ async fn daemon(dir: &Path, filters: &str) -> Running {
          match from any for domain \"mx.test\" action \"local\"\n"
     );
     start(&conf, dir, |_| {}).await
+}
+
+/// The filter's log, once it has a line containing `needle`.
+async fn log_until(path: &Path, needle: &str) -> Vec<String> {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let lines = log_lines(path);
+            if lines.iter().any(|l| l.contains(needle)) {
+                return lines;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle} in {:#?}", log_lines(path)))
 }
 
 fn log_lines(path: &Path) -> Vec<String> {
@@ -74,7 +96,7 @@ async fn a_filter_rejects_a_recipient_and_data_lines_survive_byte_for_byte() {
         "{text}"
     );
     // The filter saw the lines dot-stuffed, as on the wire, and the end as a single dot.
-    let seen = log_lines(&log);
+    let seen = log_until(&log, "|link-disconnect|").await;
     let data: Vec<&str> = seen
         .iter()
         .filter(|l| l.contains("|data-line|"))
@@ -102,4 +124,252 @@ async fn a_filter_rejects_a_recipient_and_data_lines_survive_byte_for_byte() {
         );
     }
     d.engine.shutdown().await;
+}
+
+/// A filter running `petrel-test-filter` with these arguments and options after the command.
+fn test_filter(name: &str, args: &str, options: &str) -> String {
+    format!("filter {name} proc-exec \"{FILTER} --no-reports {args}\" {options}")
+}
+
+/// Opens a session and says EHLO; the reply to MAIL and to RCPT.
+async fn mail_rcpt(d: &Running, rcpt: &str) -> (Client, String, String) {
+    let mut c = Client::connect(d.addr).await;
+    let ehlo = c.send(b"EHLO client.test\r\n").await;
+    assert!(ehlo.starts_with("250"), "{ehlo}");
+    let mail = c.send(b"MAIL FROM:<alice@client.test>\r\n").await;
+    let rcpt = c.send(format!("RCPT TO:<{rcpt}>\r\n").as_bytes()).await;
+    (c, mail, rcpt)
+}
+
+/// Waits until the first filter process has been restarted and is serving again.
+async fn wait_restarted(d: &Running) {
+    let proc = d.engine.filters().unwrap().procs()[0].clone();
+    tokio::time::timeout(PATIENCE, async {
+        while !proc.is_ready() || proc.report().restarts == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the filter restarted");
+}
+
+fn proc_view(d: &Running, name: &str) -> petrel_daemon::control::protocol::FilterView {
+    d.engine
+        .filters()
+        .expect("filters")
+        .views()
+        .into_iter()
+        .find(|v| v.name == name)
+        .expect("the filter")
+}
+
+#[tokio::test]
+async fn a_hung_filter_fails_closed_with_a_temporary_failure_and_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = test_filter("chain", "--on rcpt-to:hang-me:hang", "timeout 1s");
+    let d = daemon(dir.path(), &filters).await;
+    let (mut c, mail, rcpt) = mail_rcpt(&d, "hang-me@mx.test").await;
+    assert!(mail.starts_with("250"), "{mail}");
+    assert!(rcpt.starts_with("451 4.7.0 "), "{rcpt}");
+    // The session goes on; the filter was killed and comes back.
+    assert!(c.send(b"RSET\r\n").await.starts_with("250"));
+    c.send(b"QUIT\r\n").await;
+    let view = proc_view(&d, "chain");
+    assert!(
+        view.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no answer"),
+        "{view:?}"
+    );
+    tokio::time::timeout(PATIENCE, async {
+        while !d.engine.filters().unwrap().procs()[0].is_ready()
+            || proc_view(&d, "chain").restarts == 0
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the filter restarted");
+    let (_c, _, rcpt) = mail_rcpt(&d, "bob@mx.test").await;
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hung_filter_that_fails_open_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = test_filter("chain", "--on rcpt-to:hang-me:hang", "fail-open timeout 1s");
+    let d = daemon(dir.path(), &filters).await;
+    let (_c, _, rcpt) = mail_rcpt(&d, "hang-me@mx.test").await;
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crashing_filter_never_takes_the_daemon_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = test_filter("chain", "--on mail-from:crash@:crash", "");
+    let d = daemon(dir.path(), &filters).await;
+    let mut c = Client::connect(d.addr).await;
+    assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
+    let mail = c.send(b"MAIL FROM:<crash@client.test>\r\n").await;
+    assert!(mail.starts_with("451 4.7.0 "), "{mail}");
+    c.send(b"QUIT\r\n").await;
+    // The daemon still serves, and once the filter is back mail flows again.
+    wait_restarted(&d).await;
+    let (_c, mail, rcpt) = mail_rcpt(&d, "bob@mx.test").await;
+    assert!(
+        mail.starts_with("250") && rcpt.starts_with("250"),
+        "{mail} {rcpt}"
+    );
+    assert!(proc_view(&d, "chain").restarts >= 1);
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_from_a_filter_is_a_failure_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = test_filter("chain", "--on ehlo::garbage", "");
+    let d = daemon(dir.path(), &filters).await;
+    let mut c = Client::connect(d.addr).await;
+    // Before a transaction can exist, fail-closed means 421 and the connection closes.
+    let ehlo = c.send(b"EHLO client.test\r\n").await;
+    assert!(ehlo.starts_with("421 4.7.0 "), "{ehlo}");
+    assert!(c.closed().await);
+    let view = proc_view(&d, "chain");
+    assert!(
+        view.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("protocol error"),
+        "{view:?}"
+    );
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn junk_marks_the_message_and_rewrite_and_disconnect_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = test_filter(
+        "chain",
+        "--on mail-from:spam@:junk --on 'rcpt-to:old@:rewrite=<bob@mx.test>' --on 'rcpt-to:bye@:disconnect=421 4.7.1 go away'",
+        "",
+    );
+    let d = daemon(dir.path(), &filters).await;
+    let mut events = d.engine.scheduler().subscribe();
+    let mut c = Client::connect(d.addr).await;
+    assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
+    assert!(
+        c.send(b"MAIL FROM:<spam@client.test>\r\n")
+            .await
+            .starts_with("250")
+    );
+    let rcpt = c.send(b"RCPT TO:<old@mx.test>\r\n").await;
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    assert!(c.send(b"DATA\r\n").await.starts_with("354"));
+    assert!(
+        c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
+            .await
+            .starts_with("250")
+    );
+    // A second transaction of the same session is not junk.
+    assert!(
+        c.send(b"MAIL FROM:<alice@client.test>\r\n")
+            .await
+            .starts_with("250")
+    );
+    assert!(
+        c.send(b"RCPT TO:<carol@mx.test>\r\n")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.send(b"DATA\r\n").await.starts_with("354"));
+    assert!(
+        c.send(b"Subject: y\r\n\r\nbody\r\n.\r\n")
+            .await
+            .starts_with("250")
+    );
+    let bye = c.send(b"RCPT TO:<bye@mx.test>\r\n").await;
+    assert!(bye.starts_with("503") || bye.starts_with("421"), "{bye}");
+    for _ in 0..2 {
+        until(&mut events, |e| matches!(e, QueueEvent::Delivered(_))).await;
+    }
+    let bob = String::from_utf8(maildir(&dir.path().join("mail/bob"))[0].clone()).unwrap();
+    assert!(bob.contains("X-Spam: yes\n"), "{bob}");
+    let carol = String::from_utf8(maildir(&dir.path().join("mail/carol"))[0].clone()).unwrap();
+    assert!(!carol.contains("X-Spam"), "{carol}");
+    // Disconnect: a new transaction, then the filter closes the session.
+    assert!(
+        c.send(b"MAIL FROM:<alice@client.test>\r\n")
+            .await
+            .starts_with("250")
+    );
+    let bye = c.send(b"RCPT TO:<bye@mx.test>\r\n").await;
+    assert!(bye.starts_with("421 4.7.1 go away"), "{bye}");
+    assert!(c.closed().await);
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn builtin_filters_check_rdns_helo_and_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = "table bad-senders { \"spammer@client.test\" }\n\
+        filter rdns phase connect match !rdns disconnect \"550 5.7.1 no rDNS\"\n\
+        filter helo phase ehlo match helo regex \"^[0-9.]+$\" reject \"550 5.7.1 bare IP in EHLO\"\n\
+        filter senders phase mail-from match mail-from <bad-senders> reject \"550 5.7.1 not you\"\n\
+        filter chain chain { rdns, helo, senders }";
+    let d = daemon(dir.path(), filters).await;
+    let mut c = Client::connect(d.addr).await;
+    assert!(
+        c.send(b"EHLO 1.2.3.4\r\n")
+            .await
+            .starts_with("550 5.7.1 bare IP")
+    );
+    assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
+    assert!(
+        c.send(b"MAIL FROM:<spammer@client.test>\r\n")
+            .await
+            .starts_with("550 5.7.1 not you")
+    );
+    assert!(
+        c.send(b"MAIL FROM:<alice@client.test>\r\n")
+            .await
+            .starts_with("250")
+    );
+    c.send(b"QUIT\r\n").await;
+    // 127.0.0.2 has no PTR record: turned away at connect.
+    let c = Client::connect_from("127.0.0.2", d.addr).await;
+    assert!(
+        c.greeting.starts_with("550 5.7.1 no rDNS"),
+        "{}",
+        c.greeting
+    );
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn greylisting_defers_a_first_attempt_and_passes_a_timely_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = "filter chain greylist delay 1s retry-window 1h";
+    let d = daemon(dir.path(), filters).await;
+    let (_c, _, first) = mail_rcpt(&d, "bob@mx.test").await;
+    assert!(first.starts_with("451 4.7.1 Greylisted"), "{first}");
+    // Too early: still deferred. Postmaster is never greylisted.
+    let (_c, _, early) = mail_rcpt(&d, "bob@mx.test").await;
+    assert!(early.starts_with("451 4.7.1"), "{early}");
+    let (_c, _, postmaster) = mail_rcpt(&d, "postmaster@mx.test").await;
+    assert!(postmaster.starts_with("250"), "{postmaster}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_c, _, retry) = mail_rcpt(&d, "bob@mx.test").await;
+    assert!(retry.starts_with("250"), "{retry}");
+    // The network has passed: another triplet from it passes at once.
+    let (_c, _, other) = mail_rcpt(&d, "carol@mx.test").await;
+    assert!(other.starts_with("250"), "{other}");
+    let state = d.engine.filters().unwrap().greylist().unwrap().state();
+    assert_eq!(state.network_count(), 1);
+    d.engine.shutdown().await;
+    // The state survives a restart.
+    let saved = std::fs::read_to_string(dir.path().join("data/greylist.state")).unwrap();
+    assert!(saved.contains("127.0.0.0/24"), "{saved}");
 }

@@ -230,12 +230,20 @@ pub struct StatsView {
 pub struct FilterView {
     /// Its name in the configuration.
     pub name: String,
-    /// `running`, `restarting` or `failed`.
+    /// `running`, `starting`, `restarting at TIME` or `builtin`.
     pub state: String,
     /// Restarts since start.
     pub restarts: u64,
     /// The last error, with its time.
     pub last_error: Option<String>,
+    /// The command it runs (empty for builtin filters).
+    pub command: String,
+    /// Its process id while it runs.
+    pub pid: Option<u32>,
+    /// The phases it registered.
+    pub phases: Vec<String>,
+    /// `fail-open` or `fail-closed`.
+    pub policy: String,
 }
 
 /// A destination, for `show hosts`.

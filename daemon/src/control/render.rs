@@ -36,15 +36,22 @@ pub fn render(answer: &Answer, now: u64) -> String {
             for f in filters {
                 let _ = writeln!(
                     out,
-                    "{}: {}, {} restart(s){}",
+                    "{}: {}, {}, {} restart(s){}",
                     f.name,
                     f.state,
+                    f.policy,
                     f.restarts,
-                    f.last_error
-                        .as_deref()
-                        .map(|e| format!(", last error: {e}"))
-                        .unwrap_or_default()
+                    f.pid.map(|p| format!(", pid {p}")).unwrap_or_default()
                 );
+                if !f.command.is_empty() {
+                    let _ = writeln!(out, "  command: {}", f.command);
+                }
+                if !f.phases.is_empty() {
+                    let _ = writeln!(out, "  phases: {}", f.phases.join(" "));
+                }
+                if let Some(e) = &f.last_error {
+                    let _ = writeln!(out, "  last error: {e}");
+                }
             }
         }
         Answer::Hosts(hosts) if hosts.is_empty() => {
@@ -233,7 +240,7 @@ fn stats(out: &mut String, s: &StatsView) {
 }
 
 /// `2026-11-22 06:00:00Z`.
-fn date(secs: u64) -> String {
+pub(crate) fn date(secs: u64) -> String {
     let d = DateTime::from_time(Time::from_secs(secs));
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",

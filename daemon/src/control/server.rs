@@ -81,6 +81,8 @@ pub struct ControlContext {
     pub hooks: ControlHooks,
     /// When the daemon started, for the uptime.
     pub started: Instant,
+    /// The filters, for `show filters`.
+    pub filters: Option<Arc<crate::filter::set::FilterSet>>,
 }
 
 /// Binds the control socket at `path`: a socket file left by a daemon that is gone is
@@ -241,8 +243,9 @@ async fn handle(request: Request, ctx: &ControlContext) -> Response {
         }
         Request::ShowMessage { id } => show_message(&id, ctx).await,
         Request::ShowStats => ok(Answer::Stats(stats(ctx).await)),
-        // Filters are listed here once the daemon runs them.
-        Request::ShowFilters => ok(Answer::Filters(Vec::new())),
+        Request::ShowFilters => ok(Answer::Filters(
+            ctx.filters.as_ref().map(|f| f.views()).unwrap_or_default(),
+        )),
         Request::ShowHosts => {
             let hosts = ctx.scheduler.hosts().await;
             ok(Answer::Hosts(
@@ -417,7 +420,7 @@ async fn stats(ctx: &ControlContext) -> StatsView {
         mda_paused: c.local_paused,
         mta_paused: c.relay_paused,
         smtp_paused: ctx.gate.paused(),
-        filter_events: 0,
+        filter_events: ctx.filters.as_ref().map_or(0, |f| f.events()),
     }
 }
 

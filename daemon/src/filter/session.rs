@@ -229,7 +229,7 @@ impl SessionFilters {
                     step = self
                         .chain
                         .answer(token, response, &facts.view(), lookups)
-                        .unwrap_or_else(|_| Step::Done(Verdict::Proceed));
+                        .unwrap_or(Step::Done(Verdict::Proceed));
                     let _ = (phase, param);
                 }
                 Step::Ask {
@@ -268,6 +268,7 @@ impl SessionFilters {
             token,
             param,
         );
+        self.set.count_event();
         if !proc.send(line.as_bytes()) {
             self.log_skip(&proc.spec().name, policy, "not running");
             return self.chain.fail(policy, &facts.view(), lookups);

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +16,9 @@ use tokio::task::JoinHandle;
 
 use super::event_log::EventLog;
 use super::greylist::{Greylist, STATE_FILE};
-use super::process::{DEFAULT_TIMEOUT, FilterProc, ProcSpec};
+use super::process::{DEFAULT_TIMEOUT, FilterProc, ProcSpec, ProcStatus};
 use crate::clock::Clock;
+use crate::control::protocol::FilterView;
 
 /// The reference a chain member carries for the greylist (processes are numbered from 0).
 pub const GREYLIST: usize = usize::MAX;
@@ -40,6 +42,7 @@ pub struct FilterSet {
     event_log: Option<EventLog>,
     clock: Arc<dyn Clock>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: AtomicU64,
 }
 
 impl std::fmt::Debug for FilterSet {
@@ -173,6 +176,7 @@ impl FilterSet {
             event_log,
             clock,
             tasks: Mutex::new(Vec::new()),
+            events: AtomicU64::new(0),
         })))
     }
 
@@ -234,6 +238,68 @@ impl FilterSet {
         self.event_log.as_ref()
     }
 
+    /// Counts a request sent to a filter.
+    pub fn count_event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests sent to filters since start.
+    #[must_use]
+    pub fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Every filter process and the greylist, for `petrelctl show filters`.
+    #[must_use]
+    pub fn views(&self) -> Vec<FilterView> {
+        let mut views: Vec<FilterView> = self
+            .procs
+            .iter()
+            .map(|p| {
+                let r = p.report();
+                FilterView {
+                    name: r.name,
+                    state: match r.status {
+                        ProcStatus::Starting => "starting".into(),
+                        ProcStatus::Ready => "running".into(),
+                        ProcStatus::Restarting { at } => {
+                            format!("down, restarting at {}", rfc3339(at))
+                        }
+                    },
+                    restarts: u64::from(r.restarts),
+                    last_error: r.last_error.map(|(at, e)| format!("{} {e}", rfc3339(at))),
+                    command: r.command,
+                    pid: r.pid,
+                    phases: r.phases.iter().map(|p| p.as_str().to_owned()).collect(),
+                    policy: if r.fail_open {
+                        "fail-open"
+                    } else {
+                        "fail-closed"
+                    }
+                    .into(),
+                }
+            })
+            .collect();
+        if let Some(g) = &self.greylist {
+            let state = g.state();
+            views.push(FilterView {
+                name: "greylist".into(),
+                state: format!(
+                    "builtin, {} triplet(s), {} network(s) passed",
+                    state.triplet_count(),
+                    state.network_count()
+                ),
+                restarts: 0,
+                last_error: None,
+                command: String::new(),
+                pid: None,
+                phases: vec!["rcpt-to".into()],
+                policy: "fail-closed".into(),
+            });
+        }
+        views
+    }
+
     /// The clock.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -271,4 +337,9 @@ fn relay_filter(action: &Action) -> Option<&FilterRef> {
         Delivery::Relay(relay) => relay.filter.as_ref(),
         Delivery::Local(_) => None,
     }
+}
+
+/// A time as `petrelctl` shows times: `2026-11-22 09:30:00Z`.
+fn rfc3339(t: petrel_core::Time) -> String {
+    crate::control::render::date(t.as_secs())
 }
