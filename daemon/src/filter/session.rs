@@ -219,18 +219,14 @@ impl SessionFilters {
                     return verdict;
                 }
                 Step::Ask {
-                    external,
-                    token,
-                    phase,
-                    param,
-                    ..
+                    external, token, ..
                 } if external == GREYLIST => {
                     let response = self.greylist(facts, lookups);
+                    // The greylist answers the very question asked: the token matches.
                     step = self
                         .chain
                         .answer(token, response, &facts.view(), lookups)
                         .unwrap_or(Step::Done(Verdict::Proceed));
-                    let _ = (phase, param);
                 }
                 Step::Ask {
                     external,
