@@ -322,7 +322,7 @@ impl Engine {
             routing: routing.clone(),
             clock,
             queue_ttl: config.queue.ttl,
-            resolver: (crate::inbound::needs_rdns(config) || !config.filters.is_empty())
+            resolver: (crate::inbound::needs_rdns(config) || filters.is_some())
                 .then_some(resolver),
             filters: filters.clone(),
         });

@@ -215,7 +215,10 @@ fn redact(line: &str, session: &str) -> String {
         (r"\b[0-9a-f]{16}\b", "<id16>"),
         // Message ids: after the session id in tx-* events, and in the 250 to the message.
         (r"(\|<session>\|)[0-9a-f]{8}\b", "$1<msgid>"),
-        (r" [0-9a-f]{8} Message accepted", " <msgid> Message accepted"),
+        (
+            r" [0-9a-f]{8} Message accepted",
+            " <msgid> Message accepted",
+        ),
         (
             r"\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}",
             "<date>",

@@ -373,3 +373,70 @@ async fn greylisting_defers_a_first_attempt_and_passes_a_timely_retry() {
     let saved = std::fs::read_to_string(dir.path().join("data/greylist.state")).unwrap();
     assert!(saved.contains("127.0.0.0/24"), "{saved}");
 }
+
+#[tokio::test]
+async fn the_event_log_has_one_json_line_per_event_with_the_session_state() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("records"),
+        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
+    )
+    .unwrap();
+    let log = dir.path().join("events.json");
+    let port = free_port();
+    // No filters at all: the log alone turns the reporting stream on.
+    let conf = format!(
+        "resolver static \"records\"\n\
+         table everyone {{ \"@\" = \"petrel\" }}\n\
+         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+         listen on 127.0.0.1 port {port} hostname mx.test\n\
+         action \"local\" maildir \"mail/%{{rcpt.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+         match from any for domain \"mx.test\" action \"local\"\n"
+    );
+    let d = start(&conf, dir.path(), |o| o.event_log = Some(log.clone())).await;
+    let reply = Client::send_one(
+        d.addr,
+        "alice@client.test",
+        &["bob@mx.test"],
+        "Subject: x\r\n\r\nbody\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let lines = log_until(&log, "link-disconnect").await;
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let rcpt = events
+        .iter()
+        .find(|e| e["event"] == "tx-rcpt")
+        .expect("a tx-rcpt event");
+    assert_eq!(rcpt["subsystem"], "smtp-in");
+    assert_eq!(rcpt["fields"][1], "ok");
+    assert_eq!(rcpt["fields"][2], "bob@mx.test");
+    assert_eq!(rcpt["session"]["helo"], "client.test");
+    assert_eq!(rcpt["session"]["rdns"], "client.test");
+    assert_eq!(rcpt["session"]["fcrdns"], "pass");
+    assert_eq!(rcpt["session"]["mail_from"], "alice@client.test");
+    assert_eq!(rcpt["session"]["rcpts"][0], "bob@mx.test");
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "link-connect",
+        "link-greeting",
+        "link-identify",
+        "tx-begin",
+        "tx-mail",
+        "tx-data",
+        "tx-commit",
+        "tx-reset",
+        "protocol-client",
+        "protocol-server",
+        "link-disconnect",
+    ] {
+        assert!(names.contains(&wanted), "no {wanted} in {names:?}");
+    }
+    d.engine.shutdown().await;
+}

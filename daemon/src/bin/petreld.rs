@@ -44,6 +44,10 @@ struct Args {
     /// `petrel-sim replay` plays back (credentials are not recorded).
     #[arg(short = 'T', value_name = "DIR")]
     transcripts: Option<PathBuf>,
+    /// Write every report event as one JSON line, with the session's state, to FILE (`-`:
+    /// standard output).
+    #[arg(short = 'E', value_name = "FILE")]
+    event_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,13 @@ fn main() -> ExitCode {
         // is limited to about a hundred bytes, which a deep working folder would exceed.
         control_socket: Some(socket_path(&args.data_dir)),
         transcripts: args.transcripts.as_ref().map(|d| cwd.join(d)),
+        event_log: args.event_log.as_ref().map(|f| {
+            if f.as_os_str() == "-" {
+                f.clone()
+            } else {
+                cwd.join(f)
+            }
+        }),
         hooks: ControlHooks {
             reload_config: Some(reload_config),
             log: Some(log),

@@ -50,6 +50,8 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
 /// A process that stayed up this long starts again from the first delay.
 const STABLE: Duration = Duration::from_secs(60);
+/// Why a process ended when a session had it killed ([`FilterProc::fail`] records the cause).
+const KILLED: &str = "killed after a failure";
 /// The default time a filter may take to answer a request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -68,6 +70,10 @@ pub struct ProcSpec {
     pub version: Version,
     /// The subsystems it serves (smtp-in for listeners, smtp-out for relay actions).
     pub subsystems: Vec<Subsystem>,
+    /// `user U`: run as this user (when the daemon runs as root).
+    pub user: Option<String>,
+    /// `group G`: with this group (the user's primary group when unset).
+    pub group: Option<String>,
 }
 
 /// What a process says to a session.
@@ -369,7 +375,10 @@ impl FilterProc {
                 "filter process down; sessions it serves fail {}",
                 if self.spec.policy == FailurePolicy::Open { "open (it is skipped)" } else { "closed (temporary failure)" }
             );
-            self.record_error(&reason);
+            if reason != KILLED {
+                // A kill was asked for with its own reason, already recorded.
+                self.record_error(&reason);
+            }
             {
                 let mut state = self.state();
                 state.status = ProcStatus::Restarting { at };
@@ -383,7 +392,15 @@ impl FilterProc {
 
     /// Runs one instance of the process; returns why it ended.
     async fn run_once(&self) -> String {
-        let mut child = match tokio::process::Command::new("/bin/sh")
+        let mut command = tokio::process::Command::new("/bin/sh");
+        match identity(self.spec.user.as_deref(), self.spec.group.as_deref()) {
+            Ok(Some((uid, gid))) => {
+                command.uid(uid).gid(gid);
+            }
+            Ok(None) => {}
+            Err(why) => return why,
+        }
+        let mut child = match command
             .arg("-c")
             .arg(format!("exec {}", resolve_command(&self.spec.command)))
             .stdin(Stdio::piped())
@@ -493,7 +510,7 @@ impl FilterProc {
                         }
                     }
                 },
-                () = self.kill.notified() => return "killed after a failure".into(),
+                () = self.kill.notified() => return KILLED.into(),
             }
         }
     }
@@ -531,6 +548,38 @@ impl FilterProc {
             Err(e) => Err(format!("protocol error: {e}")),
         }
     }
+}
+
+/// The user and group a filter runs as: `None` when none is configured, or when the daemon is
+/// not root (it cannot change identity; the filter then runs as the daemon's user).
+fn identity(user: Option<&str>, group: Option<&str>) -> Result<Option<(u32, u32)>, String> {
+    if user.is_none() && group.is_none() {
+        return Ok(None);
+    }
+    if !rustix::process::geteuid().is_root() {
+        return Ok(None);
+    }
+    let field = |file: &str, name: &str, at: usize| -> Result<Option<u32>, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        Ok(text.lines().find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            (f.len() > at && f[0] == name)
+                .then(|| f[at].parse().ok())
+                .flatten()
+        }))
+    };
+    let (uid, primary) = match user {
+        Some(u) => {
+            let uid = field("/etc/passwd", u, 2)?.ok_or(format!("no user {u}"))?;
+            (uid, field("/etc/passwd", u, 3)?)
+        }
+        None => (0, None),
+    };
+    let gid = match group {
+        Some(g) => field("/etc/group", g, 2)?.ok_or(format!("no group {g}"))?,
+        None => primary.unwrap_or(0),
+    };
+    Ok(Some((uid, gid)))
 }
 
 /// `filter-dataline|SESSION|TOKEN|LINE` read as bytes.

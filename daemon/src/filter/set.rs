@@ -135,6 +135,8 @@ impl FilterSet {
                     timeout: exec.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     version: exec.protocol.unwrap_or_default(),
                     subsystems: subsystems.clone(),
+                    user: exec.user.clone(),
+                    group: exec.group.clone(),
                 };
                 let handshake = Handshake {
                     smtpd_version: petrel_core::rules::proc_table::SMTPD_VERSION.to_owned(),
