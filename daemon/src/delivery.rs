@@ -305,6 +305,9 @@ impl<C: Clock> Dispatcher<C> {
 
     async fn relay(&self, routing: &Routing, batch: &Batch, relay: &Relay) -> Vec<Attempt> {
         let mut settings = RelaySettings::from_relay(relay, &self.hostname);
+        if let (Some(set), Some(filter)) = (&self.mta.filters, &relay.filter) {
+            settings.filters = set.flatten(filter);
+        }
         if let (Some(table), Some(url)) = (&relay.auth, &relay.host) {
             let label = url.label.clone().unwrap_or_default();
             match routing

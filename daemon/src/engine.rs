@@ -258,6 +258,7 @@ impl Engine {
         mta.connector = platform.connector();
         mta.clock = clock.clone();
         mta.ids = Arc::new(IdGenerator::with_seed(ids.next_id()));
+        mta.filters = filters.clone();
         if let Some(tls) = platform.tls() {
             mta = mta.with_tls(tls);
         }
@@ -322,8 +323,7 @@ impl Engine {
             routing: routing.clone(),
             clock,
             queue_ttl: config.queue.ttl,
-            resolver: (crate::inbound::needs_rdns(config) || filters.is_some())
-                .then_some(resolver),
+            resolver: (crate::inbound::needs_rdns(config) || filters.is_some()).then_some(resolver),
             filters: filters.clone(),
         });
         let (stop, stop_rx) = watch::channel(false);

@@ -25,6 +25,16 @@ use smtp::{Behaviour, SmtpServer};
 /// A daemon for `mx.test` that files local mail into `mail/<user>/` and relays mail for
 /// `dest.test` to `server`, with `extra` configuration lines.
 async fn daemon(dir: &std::path::Path, server: &SmtpServer, extra: &str) -> Running {
+    daemon_with(dir, server, extra, "").await
+}
+
+/// [`daemon`], with options added to the relay action.
+async fn daemon_with(
+    dir: &std::path::Path,
+    server: &SmtpServer,
+    extra: &str,
+    relay_options: &str,
+) -> Running {
     std::fs::write(
         dir.join("records"),
         format!(
@@ -40,7 +50,7 @@ async fn daemon(dir: &std::path::Path, server: &SmtpServer, extra: &str) -> Runn
          table everyone {{ \"@\" = \"petrel\" }}\n\
          table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
          action \"local\" maildir \"mail/%{{dest.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
-         action \"out\" relay\n\
+         action \"out\" relay {relay_options}\n\
          match from any for domain \"mx.test\" action \"local\"\n\
          match from local for domain \"dest.test\" action \"out\"\n"
     );
@@ -304,5 +314,54 @@ async fn connections_per_destination_are_limited_and_reused() {
     let sessions = server.sessions();
     assert!(sessions.len() <= 2, "{} connections", sessions.len());
     assert_eq!(sessions.iter().map(|s| s.stored.len()).sum::<usize>(), 6);
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn report_filters_of_a_relay_action_hear_the_outgoing_session() {
+    let server = SmtpServer::start(Behaviour::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let filter = format!(
+        "filter watch proc-exec \"{} --no-reports --out-reports --phases '' --log {}\"",
+        env!("CARGO_BIN_EXE_petrel-test-filter"),
+        log.display()
+    );
+    let d = daemon_with(dir.path(), &server, &filter, "filter watch").await;
+    let mut events = d.engine.scheduler().subscribe();
+    send(&d).await;
+    until(&mut events, |e| matches!(e, QueueEvent::Delivered(_))).await;
+    assert_eq!(stored_copies(&server), 1);
+    let wanted = [
+        "|smtp-out|link-connect|",
+        "|smtp-out|link-greeting|",
+        "|smtp-out|link-identify|",
+        "|smtp-out|protocol-client|",
+        "|smtp-out|protocol-server|",
+        "|smtp-out|tx-begin|",
+        "|smtp-out|tx-mail|",
+        "|smtp-out|tx-rcpt|",
+        "|smtp-out|tx-commit|",
+        "|smtp-out|tx-reset|",
+    ];
+    let text = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if wanted.iter().all(|w| text.contains(w)) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    assert!(text.contains("|smtp-out|tx-rcpt|"), "{text}");
+    assert!(text.contains("|ok|bob@dest.test"), "{text}");
+    assert!(
+        text.contains("|protocol-client|") && text.contains("MAIL FROM:<alice@mx.test>"),
+        "{text}"
+    );
+    // Nothing of the smtp-in side: the filter is attached to the relay action only.
+    assert!(!text.contains("|smtp-in|"), "{text}");
     d.engine.shutdown().await;
 }

@@ -206,6 +206,10 @@ impl ClientOp {
     }
 }
 
+/// The fuzzed sessions' password, `secret`, as it goes on the wire (base64: alone for LOGIN,
+/// and the tail of the PLAIN response `\0user\0secret`).
+const FUZZ_PASSWORD: &str = "c2VjcmV0";
+
 /// The session settings, from the first byte of the input: bit 0 LMTP, bits 1-2 the STARTTLS
 /// policy (off, opportunistic, required, opportunistic), bit 3 credentials, bit 4 no
 /// pipelining, bit 5 no chunking, bit 6 the connection is TLS from the start.
@@ -213,6 +217,7 @@ pub fn decode_client_config(u: &mut Unstructured<'_>) -> (ClientConfig, bool) {
     let f = byte(u);
     let config = ClientConfig {
         helo: "client.fuzz.example".into(),
+        trace: true,
         protocol: if f & 1 != 0 {
             Protocol::Lmtp
         } else {
@@ -458,6 +463,14 @@ impl Peer {
 
     fn event(&mut self, event: ClientEvent) {
         match event {
+            // Traced always, so that the tracing paths are fuzzed; a password never shows.
+            ClientEvent::Trace(crate::session::Trace::Client(line)) => {
+                assert!(
+                    !line.contains(FUZZ_PASSWORD),
+                    "a password in the trace: {line}"
+                );
+            }
+            ClientEvent::Trace(_) => {}
             ClientEvent::Done(report) => {
                 let Some(&n) = self.sent.get(&report.id) else {
                     panic!("report for a transaction never sent: {report:?}");

@@ -99,6 +99,9 @@ pub struct ClientConfig {
     pub chunking: bool,
     /// Timeouts.
     pub timeouts: ClientTimeouts,
+    /// Emit [`ClientEvent::Trace`] events (our commands, the server's reply lines, timeouts)
+    /// for the smtp-out reporting stream.
+    pub trace: bool,
 }
 
 impl Default for ClientConfig {
@@ -111,6 +114,7 @@ impl Default for ClientConfig {
             pipelining: true,
             chunking: true,
             timeouts: ClientTimeouts::default(),
+            trace: false,
         }
     }
 }
@@ -307,6 +311,8 @@ pub enum ClientEvent {
     Failed(SessionError),
     /// Write out everything transmitted so far, then close the connection.
     Close,
+    /// Something the reporting stream shows (only with [`ClientConfig::trace`]).
+    Trace(super::Trace),
 }
 
 /// A reply the machine is waiting for.
@@ -655,6 +661,12 @@ impl ClientSession {
             match self.parser.feed(rest) {
                 Ok((Some(reply), used)) => {
                     rest = &rest[used..];
+                    if self.config.trace {
+                        let text = String::from_utf8_lossy(&reply.to_bytes()).into_owned();
+                        for line in text.split_terminator("\r\n") {
+                            self.trace(super::Trace::Server(line.to_owned()));
+                        }
+                    }
                     self.on_reply(&reply, now);
                 }
                 Ok((None, _)) => break,
@@ -692,6 +704,7 @@ impl ClientSession {
             return self.close();
         }
         let stage = self.stage();
+        self.trace(super::Trace::Timeout);
         let text = format!("timeout waiting for the server during {stage:?}");
         self.fail(stage, local_reply(421, (4, 4, 2), text), false);
     }
@@ -752,7 +765,28 @@ impl ClientSession {
     fn command(&mut self, line: &str, e: Expect, now: Time) {
         self.output.extend_from_slice(line.as_bytes());
         self.output.extend_from_slice(b"\r\n");
+        if self.config.trace {
+            // The LOGIN user name and password are lines of their own: masked whole.
+            let shown = match e {
+                Expect::AuthLoginPassword | Expect::AuthLoginDone => super::MASK.to_owned(),
+                _ => super::masked_command(line.as_bytes()),
+            };
+            self.trace(super::Trace::Client(shown));
+        }
         self.expect_reply(e, now);
+    }
+
+    /// Bytes written outside [`command`](Self::command) that the reporting stream shows.
+    fn raw_line(&mut self, line: &str) {
+        self.output.extend_from_slice(line.as_bytes());
+        self.output.extend_from_slice(b"\r\n");
+        self.trace(super::Trace::Client(line.to_owned()));
+    }
+
+    fn trace(&mut self, trace: super::Trace) {
+        if self.config.trace {
+            self.events.push_back(ClientEvent::Trace(trace));
+        }
     }
 
     fn report(&mut self, id: TxId, rcpts: Vec<Outcome>, dsn_passed: bool) {
@@ -808,7 +842,7 @@ impl ClientSession {
     /// timeout or garbage): say QUIT first.
     fn fail_politely(&mut self, stage: Stage, reply: Reply, remote: bool) {
         if !self.is_closed() {
-            self.output.extend_from_slice(b"QUIT\r\n");
+            self.raw_line("QUIT");
         }
         self.fail(stage, reply, remote);
     }
@@ -979,7 +1013,7 @@ impl ClientSession {
         } else if reply.is_intermediate() {
             // A challenge we cannot answer: the server reads our next line as a SASL response,
             // so a QUIT would be misread. Cancel the exchange (RFC 4954 section 4) and leave.
-            self.output.extend_from_slice(b"*\r\n");
+            self.raw_line("*");
             self.fail(Stage::Auth, reply.clone(), true);
         } else {
             // A refused login is a configuration problem on our side: keep the mail queued
@@ -1222,8 +1256,7 @@ impl ClientSession {
         if active.use_bdat {
             // One chunk: exactly that many octets, no dot-stuffing, no end marker (RFC 3030).
             let content = Arc::clone(&active.content);
-            let line = format!("BDAT {} LAST\r\n", content.len());
-            self.output.extend_from_slice(line.as_bytes());
+            self.raw_line(&format!("BDAT {} LAST", content.len()));
             self.output.extend_from_slice(&content);
             self.expect_end_of_data(now);
         } else {
@@ -1257,13 +1290,14 @@ impl ClientSession {
         if !active.any_accepted() {
             // RFC 2920 section 3.1: DATA was pipelined, every recipient failed, yet the server
             // said 354. Send an empty message; its reply changes nothing and RSET follows.
-            self.output.extend_from_slice(b".\r\n");
+            self.raw_line(".");
             return self.expect_reply(Expect::DataEnd, now);
         }
         let content = Arc::clone(&active.content);
         let mut stuffer = DotStuffer::new();
         stuffer.encode(&content, &mut self.output);
         stuffer.finish(&mut self.output);
+        self.trace(super::Trace::Client(".".to_owned()));
         self.expect_end_of_data(now);
     }
 

@@ -83,3 +83,33 @@ impl fmt::Debug for Credentials {
             .finish()
     }
 }
+
+/// What a session did on the wire, for `protocol-client`, `protocol-server` and `timeout`
+/// report events (both machines, with their `trace` setting on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trace {
+    /// A line the client sent (smtp-in: the peer; smtp-out: us), without its line ending. Credentials are masked: an AUTH
+    /// initial response shows as `AUTH PLAIN ********` and every line of a SASL exchange as
+    /// `********`. Message content is not traced; its end shows as `.`.
+    Client(String),
+    /// One line of a reply, without its line ending (`250-PIPELINING`).
+    Server(String),
+    /// The session timed out; the 421 follows.
+    Timeout,
+}
+
+/// The mask shown instead of credentials.
+pub(crate) const MASK: &str = "********";
+
+/// A command line as the reporting stream may show it: the initial response of an AUTH
+/// command is masked, whatever the mechanism, so no credential leaves the daemon.
+pub(crate) fn masked_command(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.splitn(3, ' ');
+    if let (Some(verb), Some(mechanism), Some(_)) = (words.next(), words.next(), words.next())
+        && verb.eq_ignore_ascii_case("AUTH")
+    {
+        return format!("{verb} {mechanism} {MASK}");
+    }
+    text.into_owned()
+}

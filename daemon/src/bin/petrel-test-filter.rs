@@ -11,6 +11,7 @@
 //! - `--phases LIST`: phases to register, comma separated (default: connect, helo, ehlo,
 //!   mail-from, rcpt-to, data, data-line, commit).
 //! - `--no-reports`: do not register for report events (default: `report|smtp-in|*`).
+//! - `--out-reports`: also register for every smtp-out report event (`report|smtp-out|*`).
 //! - `--header "Name: value"`: insert this header before the first data-line of each message.
 //! - `--on PHASE:MATCH:ACTION`: when a request of PHASE has a parameter containing MATCH
 //!   (empty matches everything), answer with ACTION instead of `proceed`: `junk`,
@@ -32,6 +33,7 @@ fn main() {
     let mut log: Option<std::fs::File> = None;
     let mut phases = "connect,helo,ehlo,mail-from,rcpt-to,data,data-line,commit".to_owned();
     let mut reports = true;
+    let mut out_reports = false;
     let mut header: Option<String> = None;
     let mut rules = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -50,6 +52,7 @@ fn main() {
             }
             "--phases" => phases = value(),
             "--no-reports" => reports = false,
+            "--out-reports" => out_reports = true,
             "--header" => header = Some(value()),
             "--on" => {
                 let spec = value();
@@ -86,6 +89,9 @@ fn main() {
     }
     if reports {
         writeln!(out, "register|report|smtp-in|*").ok();
+    }
+    if out_reports {
+        writeln!(out, "register|report|smtp-out|*").ok();
     }
     for phase in phases.split(',').filter(|p| !p.is_empty()) {
         writeln!(out, "register|filter|smtp-in|{phase}").ok();

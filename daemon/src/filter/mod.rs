@@ -4,6 +4,7 @@
 
 pub mod event_log;
 pub mod greylist;
+pub mod outbound;
 pub mod process;
 pub mod session;
 pub mod set;

@@ -43,6 +43,7 @@ pub struct FilterSet {
     clock: Arc<dyn Clock>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: AtomicU64,
+    chains: HashMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for FilterSet {
@@ -109,6 +110,7 @@ impl FilterSet {
         let mut procs: Vec<Arc<FilterProc>> = Vec::new();
         let mut by_proc_name: HashMap<String, usize> = HashMap::new();
         let mut greylist = None;
+        let mut chains = HashMap::new();
         for filter in &config.filters {
             let subsystems = |name: &str| {
                 let mut s = Vec::new();
@@ -167,7 +169,10 @@ impl FilterSet {
                         Some(Greylist::open(data_dir.join(STATE_FILE), settings.clone()).await);
                     Def::Greylist
                 }
-                FilterKind::Chain(_) => continue,
+                FilterKind::Chain(members) => {
+                    chains.insert(filter.name.clone(), members.clone());
+                    continue;
+                }
             };
             defs.insert(filter.name.clone(), def);
         }
@@ -179,6 +184,7 @@ impl FilterSet {
             clock,
             tasks: Mutex::new(Vec::new()),
             events: AtomicU64::new(0),
+            chains,
         })))
     }
 
@@ -220,6 +226,33 @@ impl FilterSet {
         if let Some(g) = &self.greylist {
             g.save_now().await;
         }
+    }
+
+    /// The processes behind these filter names (a relay action's report filters).
+    #[must_use]
+    pub fn procs_of(&self, names: &[String]) -> Vec<usize> {
+        let mut procs: Vec<usize> = names
+            .iter()
+            .filter_map(|n| match self.defs.get(n) {
+                Some(Def::Proc(i)) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        procs.dedup();
+        procs
+    }
+
+    /// The filter names of a `filter …` reference, chains flattened.
+    #[must_use]
+    pub fn flatten(&self, filter: &FilterRef) -> Vec<String> {
+        let names = match filter {
+            FilterRef::Named(name) => vec![name.clone()],
+            FilterRef::Chain(names) => names.clone(),
+        };
+        names
+            .into_iter()
+            .flat_map(|n| self.chains.get(&n).cloned().unwrap_or_else(|| vec![n]))
+            .collect()
     }
 
     /// The filter processes, indexed as chain members refer to them.

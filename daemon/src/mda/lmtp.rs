@@ -264,6 +264,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         // DATA is what every LMTP server implements; a local hop gains nothing from BDAT.
         chunking: false,
         timeouts: options.lmtp_timeouts,
+        trace: false,
     };
     let mut session = ClientSession::new(Arc::new(config), false, clock.now());
     session.send(msg, clock.now());
@@ -292,8 +293,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                         ))
                     });
                 }
-                // TLS is off, so never asked for; idle means waiting for the QUIT reply.
-                ClientEvent::StartTls | ClientEvent::Ready => {}
+                // TLS is off, so never asked for; idle means waiting for the QUIT reply; tracing
+                // is off.
+                ClientEvent::StartTls | ClientEvent::Ready | ClientEvent::Trace(_) => {}
             }
         }
         // Output and events come only from inputs, so both are drained: wait for the next.

@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::deliver::Mta;
 use super::log;
 use super::net::BoxedIo;
+use crate::filter::outbound::OutReporter;
 
 /// A message to relay, with the queue's envelope ids for the logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct Connection {
     closed_logged: bool,
     /// Why the session failed, once it has.
     failure: Option<SessionError>,
+    /// smtp-out reports, when the relay action has report filters or events are logged.
+    reporter: Option<OutReporter>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -119,6 +122,7 @@ impl Connection {
         client: Arc<ClientConfig>,
         src: Option<IpAddr>,
         connect_timeout: Duration,
+        mut reporter: Option<OutReporter>,
     ) -> Result<Connection, AttemptError> {
         let id = mta.ids.next_id();
         log::info(&log::connecting(id, target));
@@ -134,6 +138,9 @@ impl Connection {
             }
         };
         log::info(&log::connected(id, connected.local));
+        if let Some(r) = &mut reporter {
+            r.connected(id, target.host(), connected.local, target.addr);
+        }
         let implicit = target.hop.tls.mode == TlsMode::Implicit;
         let mut stream = connected.stream;
         if implicit {
@@ -142,6 +149,9 @@ impl Connection {
             match tokio::time::timeout(client.timeouts.greeting, handshake).await {
                 Ok(Ok(up)) => {
                     log::info(&log::tls(id, &up.description, verify));
+                    if let Some(r) = &mut reporter {
+                        r.tls(&up.description);
+                    }
                     stream = up.stream;
                 }
                 Ok(Err(e)) => return Err(tls_failed(id, &e.to_string())),
@@ -163,6 +173,7 @@ impl Connection {
             write_timeout,
             closed_logged: false,
             failure: None,
+            reporter,
         };
         loop {
             match conn.next_event().await {
@@ -290,6 +301,7 @@ impl Connection {
         }
         let from = message.from.to_string();
         let to: Vec<String> = message.rcpts.iter().map(|(r, _)| r.to_string()).collect();
+        let size = message.content.len() as u64;
         let tx = self.session.send(message, self.mta.clock.now());
         let mut report = None;
         loop {
@@ -316,6 +328,17 @@ impl Connection {
                 dsn_passed: false,
             }
         });
+        if let Some(r) = &mut self.reporter {
+            // The message id is the upper half of its envelope ids.
+            let msgid = envelope_ids.first().map_or(0, |e| (e >> 32) as u32);
+            let outcomes: Vec<_> = report
+                .rcpts
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (to[i].clone(), envelope_ids.get(i).copied(), o.kind))
+                .collect();
+            r.transaction(msgid, &from, size, &outcomes);
+        }
         let rcpts = report
             .rcpts
             .into_iter()
@@ -365,6 +388,9 @@ impl Connection {
         if !self.closed_logged {
             self.closed_logged = true;
             log::info(&log::disconnected(self.id, reason, self.messages));
+            if let Some(r) = &mut self.reporter {
+                r.disconnected();
+            }
         }
     }
 
@@ -389,6 +415,12 @@ impl Connection {
                     ClientEvent::Failed(e) => {
                         self.failure = Some(e.clone());
                         return Some(ClientEvent::Failed(e));
+                    }
+                    ClientEvent::Trace(trace) => {
+                        if let Some(r) = &mut self.reporter {
+                            r.trace(trace);
+                        }
+                        continue;
                     }
                     other => return Some(other),
                 }
@@ -454,6 +486,9 @@ impl Connection {
         match tokio::time::timeout(wait, handshake).await {
             Ok(Ok(up)) => {
                 log::info(&log::tls(self.id, &up.description, verify));
+                if let Some(r) = &mut self.reporter {
+                    r.tls(&up.description);
+                }
                 self.stream = Some(up.stream);
                 self.session.tls_established(self.mta.clock.now());
             }

@@ -18,6 +18,8 @@ use super::net::{Connector, TcpConnector};
 use super::resolver::{Resolver, host_addresses};
 use super::tls::{NoTls, TlsUpgrade};
 use crate::clock::{Clock, SystemClock};
+use crate::filter::outbound::OutReporter;
+use crate::filter::set::FilterSet;
 use crate::ids::IdGenerator;
 
 /// The shell's seams smtp-out runs on: DNS, the network, TLS, the clock and session ids.
@@ -34,6 +36,8 @@ pub struct Mta {
     pub clock: Arc<dyn Clock>,
     /// Session ids for the logs.
     pub ids: Arc<IdGenerator>,
+    /// Filters and the event log, for smtp-out reports.
+    pub filters: Option<Arc<FilterSet>>,
 }
 
 impl std::fmt::Debug for Mta {
@@ -54,6 +58,7 @@ impl Mta {
             tls: Arc::new(NoTls),
             clock: Arc::new(SystemClock),
             ids: Arc::new(IdGenerator::new()),
+            filters: None,
         }
     }
 
@@ -137,6 +142,8 @@ pub struct RelaySettings {
     pub chunking: bool,
     /// Timeouts.
     pub timeouts: MtaTimeouts,
+    /// The relay action's report filters (`filter …`), chains flattened.
+    pub filters: Vec<String>,
 }
 
 impl RelaySettings {
@@ -155,6 +162,7 @@ impl RelaySettings {
             pipelining: true,
             chunking: true,
             timeouts: MtaTimeouts::default(),
+            filters: Vec::new(),
         }
     }
 
@@ -178,7 +186,7 @@ impl RelaySettings {
     }
 
     /// The session machine's settings for one target.
-    fn client_config(&self, target: &Target, tls: ClientTls) -> ClientConfig {
+    fn client_config(&self, target: &Target, tls: ClientTls, trace: bool) -> ClientConfig {
         let smarthost = matches!(target.hop.kind, petrel_core::relay::HopKind::Smarthost(_));
         ClientConfig {
             helo: self.helo.clone(),
@@ -189,6 +197,7 @@ impl RelaySettings {
             pipelining: self.pipelining,
             chunking: self.chunking,
             timeouts: self.timeouts.session,
+            trace,
         }
     }
 }
@@ -286,11 +295,19 @@ impl Mta {
             }
         }
         let timeout = settings.timeouts.connect;
-        let config = Arc::new(settings.client_config(target, tls));
-        match Connection::open(self, target, config, settings.src, timeout).await {
+        let user = settings.auth.as_ref().map(|(u, _)| u.clone());
+        let reporter = || {
+            let set = self.filters.as_ref()?;
+            OutReporter::new(set, &settings.filters, user.clone())
+        };
+        let first = reporter();
+        let config = Arc::new(settings.client_config(target, tls, first.is_some()));
+        match Connection::open(self, target, config, settings.src, timeout, first).await {
             Err(e) if e.retry_in_plaintext(target) => {
-                let config = Arc::new(settings.client_config(target, ClientTls::Off));
-                Connection::open(self, target, config, settings.src, timeout).await
+                let again = reporter();
+                let config =
+                    Arc::new(settings.client_config(target, ClientTls::Off, again.is_some()));
+                Connection::open(self, target, config, settings.src, timeout, again).await
             }
             other => other,
         }
