@@ -248,9 +248,14 @@ impl Engine {
             .admd
             .clone()
             .unwrap_or_else(|| options.hostname.clone());
-        let filters =
-            FilterSet::from_config(config, &options.data_dir, clock.clone(), &admd, event_log)
-                .await?;
+        let filters = FilterSet::from_config(
+            config,
+            platform.keeps_files().then_some(options.data_dir.as_path()),
+            clock.clone(),
+            &admd,
+            event_log,
+        )
+        .await?;
         if let Some(f) = &filters {
             f.start().await;
         }

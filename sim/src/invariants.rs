@@ -55,6 +55,12 @@ pub struct Expect {
     pub must_settle: bool,
     /// Every recipient must be delivered: a bounce is a violation (`undelivered`).
     pub must_deliver: bool,
+    /// Clients none of whose messages may be acknowledged (one-shot senders a greylisting
+    /// host must turn away).
+    pub never_acked: Vec<String>,
+    /// Clients every one of whose messages must be acknowledged in the end (senders that
+    /// retry, which a greylisting host must let in).
+    pub must_ack: Vec<String>,
 }
 
 impl Default for Expect {
@@ -67,6 +73,8 @@ impl Default for Expect {
             ttl: Duration::from_secs(4 * 86_400),
             must_settle: true,
             must_deliver: false,
+            never_acked: Vec::new(),
+            must_ack: Vec::new(),
         }
     }
 }
@@ -452,8 +460,26 @@ pub fn judge(
         .any(|(_, f)| matches!(f, FaultEvent::Crash(_)));
     for sub in log.submissions.values() {
         let Some(_) = sub.acked_at else {
+            if expect.must_ack.contains(&sub.client) {
+                verdict.violations.push(violation(
+                    "must-ack",
+                    format!(
+                        "message {} from {} was never acknowledged, though that client retries",
+                        sub.id, sub.client
+                    ),
+                ));
+            }
             continue;
         };
+        if expect.never_acked.contains(&sub.client) {
+            verdict.violations.push(violation(
+                "never-acked",
+                format!(
+                    "message {} from {} was acknowledged, though that client must be turned away",
+                    sub.id, sub.client
+                ),
+            ));
+        }
         stats.acked += 1;
         for rcpt in &sub.rcpts {
             stats.recipients += 1;

@@ -346,7 +346,7 @@ pub struct Outgoing {
 /// How long a client waits for a reply.
 const CLIENT_REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How many times a client tries a message before giving up.
-const CLIENT_TRIES: u32 = 5;
+pub const CLIENT_TRIES: u32 = 5;
 
 /// Reads one (possibly multi-line) reply; its code and text.
 async fn read_reply<R: AsyncBufReadExt + Unpin>(r: &mut R) -> io::Result<(u16, String)> {
@@ -403,6 +403,7 @@ pub async fn client(
     petrel: (String, IpAddr),
     messages: Vec<Outgoing>,
     chunked: bool,
+    tries: u32,
     seed: u64,
     rec: Recorder,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -423,7 +424,7 @@ pub async fn client(
                 ..Submission::default()
             },
         );
-        for _ in 0..CLIENT_TRIES {
+        for _ in 0..tries {
             let outcome = submit(&name, petrel.1, &m, chunked, &mut rng, &rec).await;
             {
                 let mut log = rec.lock();
@@ -491,15 +492,22 @@ async fn submit(
             });
         }
         let mut accepted = Vec::new();
+        let mut deferred = false;
         for rcpt in &m.rcpts {
             let (code, _) = command(&mut w, &mut r, format!("RCPT TO:<{rcpt}>")).await?;
             if code == 250 {
                 accepted.push(rcpt.clone());
             }
+            deferred |= (400..500).contains(&code);
         }
         if accepted.is_empty() {
             let _ = command(&mut w, &mut r, "QUIT".into()).await;
-            return Ok(Outcome::Permanent);
+            // Deferred (greylisted, say): try again later; refused: give up.
+            return Ok(if deferred {
+                Outcome::Failed
+            } else {
+                Outcome::Permanent
+            });
         }
         rec.lock()
             .submissions

@@ -123,4 +123,8 @@ impl Platform for SimPlatform {
     fn id_seed(&self) -> u64 {
         self.seed
     }
+
+    fn keeps_files(&self) -> bool {
+        false
+    }
 }

@@ -126,6 +126,12 @@ pub const FAMILIES: &[Family] = &[
         build: many_clients,
     },
     Family {
+        name: "greylisted-senders",
+        about: "Petrel greylists its clients: retrying MTAs and clients get through after the \
+                delay, one-shot senders never do; days of simulated time",
+        build: greylisted_senders,
+    },
+    Family {
         name: "clock-jumps",
         about: "the Petrel host's clock jumps forwards and backwards during retries",
         build: clock_jumps,
@@ -247,6 +253,7 @@ fn client(spec: &mut WorldSpec, name: &str, petrel: &str, messages: Vec<Outgoing
         petrel: petrel.to_owned(),
         messages,
         chunked,
+        tries: crate::peers::CLIENT_TRIES,
     });
 }
 
@@ -686,4 +693,70 @@ fn clock_jumps(rng: &mut Rng, spec: &mut WorldSpec) {
             .push((secs(t), Fault::ClockJump(P1.into(), delta)));
     }
     spec.expect.schedule = Schedule::NotEarly;
+}
+
+/// Petrel (petrel1) greylists whoever connects. A client that retries every few minutes, and a
+/// second Petrel host relaying through it (retrying on its own schedule), both get every
+/// message in; a client that never retries gets nothing in.
+fn greylisted_senders(rng: &mut Rng, spec: &mut WorldSpec) {
+    const RELAY: &str = "petrel2.test";
+    let delay = rng.range(1, 10);
+    petrel(
+        spec,
+        P1,
+        format!(
+            // Every simulated host is in one /24: key on the exact address, or the first
+            // sender to pass would let its neighbours in.
+            "filter grey greylist delay {delay}m retry-window 4h ipv4-mask 32\n\
+             listen on 0.0.0.0 port 25 hostname {P1} filter grey\n\
+             queue ttl 4d\n\
+             action \"out\" relay helo {P1}\n\
+             match from any for any action \"out\"\n"
+        ),
+    );
+    petrel(
+        spec,
+        RELAY,
+        format!(
+            "listen on 0.0.0.0 port 25 hostname {RELAY}\n\
+             queue ttl 4d\n\
+             action \"hop\" relay host smtp+notls://{P1}:25 helo {RELAY}\n\
+             match from any for any action \"hop\"\n"
+        ),
+    );
+    origin(spec);
+    sink(spec, DEST_MX, Behaviour::Accept);
+    mx(spec, DEST, 10, DEST_MX);
+    let mut id = 0;
+    let mut batch = |rng: &mut Rng, n: u64, start: u64| -> Vec<Outgoing> {
+        (0..n)
+            .map(|k| {
+                id += 1;
+                let r = rcpts(rng, id, DEST, 2);
+                let at = secs(start + k * rng.range(1, 3600));
+                message(rng, id, at, r, false)
+            })
+            .collect()
+    };
+    let (a, b, c) = (rng.range(1, 4), rng.range(1, 4), rng.range(1, 3));
+    let mut direct = batch(rng, a, 1);
+    // Days later the same client comes back: its triplets passed long ago.
+    direct.extend(batch(rng, 1, 2 * 86_400));
+    let relayed = batch(rng, b, 30);
+    let one_shot = batch(rng, c, 60);
+    client(spec, "client1.test", P1, direct, false);
+    // Retries every one to five minutes, for long enough to outlast the delay.
+    if let Some(c) = spec.clients.last_mut() {
+        c.tries = 30;
+    }
+    client(spec, "client2.test", RELAY, relayed, false);
+    client(spec, "spammer.test", P1, one_shot, false);
+    if let Some(c) = spec.clients.last_mut() {
+        c.tries = 1;
+    }
+    spec.expect.never_acked = vec!["spammer.test".to_owned()];
+    spec.expect.must_ack = vec!["client1.test".to_owned(), "client2.test".to_owned()];
+    spec.expect.must_deliver = true;
+    spec.tick = secs(2);
+    spec.limit = secs(3 * 86_400);
 }

@@ -60,6 +60,8 @@ pub struct ClientSpec {
     pub messages: Vec<Outgoing>,
     /// Content written in small pieces of random sizes.
     pub chunked: bool,
+    /// How many times each message is tried before the client gives up.
+    pub tries: u32,
 }
 
 /// A fault to apply.
@@ -307,11 +309,12 @@ fn play(spec: &WorldSpec, rec: &Recorder) -> Result<Played, String> {
             .get(&c.petrel)
             .copied()
             .ok_or_else(|| format!("client {} names no Petrel host {}", c.name, c.petrel))?;
-        let (name, target, messages, chunked, rec) = (
+        let (name, target, messages, chunked, tries, rec) = (
             c.name.clone(),
             c.petrel.clone(),
             c.messages.clone(),
             c.chunked,
+            c.tries,
             rec.clone(),
         );
         let seed = spec.seed ^ ((i as u64 + 1) << 40);
@@ -321,6 +324,7 @@ fn play(spec: &WorldSpec, rec: &Recorder) -> Result<Played, String> {
                 (target.clone(), petrel),
                 messages.clone(),
                 chunked,
+                tries,
                 seed,
                 rec.clone(),
             )

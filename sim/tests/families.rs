@@ -68,4 +68,5 @@ family_tests! {
     smarthost_failover => "smarthost-failover", 20;
     many_clients => "many-clients", 15;
     clock_jumps => "clock-jumps", 25;
+    greylisted_senders => "greylisted-senders", 6;
 }

@@ -92,6 +92,27 @@ impl Greylist {
         Greylist { inner }
     }
 
+    /// A store kept in memory only: nothing is read or written (the simulator, whose hosts
+    /// have no real disk for it).
+    #[must_use]
+    pub fn in_memory(settings: GreylistSettings) -> Greylist {
+        // Nobody listens: wake-ups are dropped, and `save` has nothing to write to.
+        let (wake, _) = mpsc::channel(1);
+        Greylist {
+            inner: Arc::new(Inner {
+                settings,
+                path: PathBuf::new(),
+                memory: Mutex::new(Memory {
+                    state: GreylistState::new(),
+                    dirty: false,
+                    latest: Time::ZERO,
+                }),
+                wake,
+                writing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
     /// Decides on a recipient: the triplet of the client address, the sender (the mailbox
     /// without angle brackets, empty for the null sender) and the recipient, at `now`. Bypass
     /// tables, authenticated sessions and the like are the caller's to skip: every call counts
@@ -142,6 +163,9 @@ impl Inner {
     }
 
     async fn save(&self) {
+        if self.path.as_os_str().is_empty() {
+            return;
+        }
         let _writing = self.writing.lock().await;
         let text = {
             let mut memory = self.lock();

@@ -79,13 +79,13 @@ pub fn flatten(config: &Config, filter: Option<&FilterRef>) -> Vec<String> {
 
 impl FilterSet {
     /// The filters of `config`; `None` when it declares none and no event log is wanted. The
-    /// greylist keeps its state in `data_dir`.
+    /// greylist keeps its state in `data_dir`, or in memory only when `data_dir` is `None`.
     ///
     /// # Errors
     /// A builtin filter's regular expression does not compile.
     pub async fn from_config(
         config: &Config,
-        data_dir: &Path,
+        data_dir: Option<&Path>,
         clock: Arc<dyn Clock>,
         admd: &str,
         event_log: Option<EventLog>,
@@ -165,8 +165,10 @@ impl FilterSet {
                     Def::Proc(add_proc(proc_name, &p.exec, subsystems(&filter.name)))
                 }
                 FilterKind::Greylist(settings) => {
-                    greylist =
-                        Some(Greylist::open(data_dir.join(STATE_FILE), settings.clone()).await);
+                    greylist = Some(match data_dir {
+                        Some(dir) => Greylist::open(dir.join(STATE_FILE), settings.clone()).await,
+                        None => Greylist::in_memory(settings.clone()),
+                    });
                     Def::Greylist
                 }
                 FilterKind::Chain(members) => {
