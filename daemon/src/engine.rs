@@ -254,6 +254,7 @@ impl Engine {
             clock.clone(),
             &admd,
             event_log,
+            platform.filters(),
         )
         .await?;
         if let Some(f) = &filters {

@@ -58,6 +58,10 @@ pub trait Platform: Send + Sync + 'static {
     fn keeps_files(&self) -> bool {
         true
     }
+    /// Starts filters: processes by default, simulated filters in the simulator.
+    fn filters(&self) -> Arc<dyn crate::filter::process::FilterSpawner> {
+        Arc::new(crate::filter::process::ProcessSpawner)
+    }
 }
 
 /// The real machine.

@@ -199,6 +199,7 @@ pub struct FilterProc {
     sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<Delivery>>>,
     kill: Notify,
     clock: Arc<dyn Clock>,
+    spawner: Arc<dyn FilterSpawner>,
     /// Bumped each time the process (re)registers, so chains can be rebuilt.
     registered: watch::Sender<u64>,
 }
@@ -219,6 +220,7 @@ impl FilterProc {
         spec: ProcSpec,
         handshake: Handshake,
         clock: Arc<dyn Clock>,
+        spawner: Arc<dyn FilterSpawner>,
     ) -> Arc<FilterProc> {
         Arc::new(FilterProc {
             index,
@@ -235,6 +237,7 @@ impl FilterProc {
             sessions: Mutex::new(HashMap::new()),
             kill: Notify::new(),
             clock,
+            spawner,
             registered: watch::channel(0).0,
         })
     }
@@ -392,35 +395,20 @@ impl FilterProc {
 
     /// Runs one instance of the process; returns why it ended.
     async fn run_once(&self) -> String {
-        let mut command = tokio::process::Command::new("/bin/sh");
-        match identity(self.spec.user.as_deref(), self.spec.group.as_deref()) {
-            Ok(Some((uid, gid))) => {
-                command.uid(uid).gid(gid);
-            }
-            Ok(None) => {}
+        let FilterIo {
+            mut input,
+            output: stdout,
+            errors,
+            mut handle,
+        } = match self.spawner.spawn(&self.spec) {
+            Ok(io) => io,
             Err(why) => return why,
-        }
-        let mut child = match command
-            .arg("-c")
-            .arg(format!("exec {}", resolve_command(&self.spec.command)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(e) => return format!("cannot start: {e}"),
         };
-        let (Some(mut stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return "no pipes to the process".into();
-        };
-        let pid = child.id();
+        let pid = handle.pid();
         self.state().pid = pid;
-        tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
+        if let Some(stderr) = errors {
+            tokio::spawn(log_stderr(self.spec.name.clone(), stderr));
+        }
         let (writer, mut lines) = mpsc::unbounded_channel::<Vec<u8>>();
         // Writes go through a task of their own: a filter that stops reading must not stop
         // the sessions (they time out instead).
@@ -430,7 +418,7 @@ impl FilterProc {
                 while let Ok(more) = lines.try_recv() {
                     batch.extend_from_slice(&more);
                 }
-                if stdin.write_all(&batch).await.is_err() || stdin.flush().await.is_err() {
+                if input.write_all(&batch).await.is_err() || input.flush().await.is_err() {
                     return;
                 }
             }
@@ -460,13 +448,13 @@ impl FilterProc {
         };
         drop(writer);
         write_task.abort();
-        stop(&mut child).await;
+        handle.stop().await;
         reason
     }
 
     async fn handshake_phase(
         &self,
-        reader: &mut BufReader<tokio::process::ChildStdout>,
+        reader: &mut BufReader<BoxRead>,
     ) -> Result<Registrations, String> {
         let mut registrations = Registrations::default();
         let handshake = async {
@@ -496,7 +484,7 @@ impl FilterProc {
         }
     }
 
-    async fn serve(&self, reader: &mut BufReader<tokio::process::ChildStdout>) -> String {
+    async fn serve(&self, reader: &mut BufReader<BoxRead>) -> String {
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -613,23 +601,105 @@ pub fn resolve_command(command: &str) -> String {
     command.to_owned()
 }
 
-async fn log_stderr(filter: String, stderr: tokio::process::ChildStderr) {
+async fn log_stderr(filter: String, stderr: BoxRead) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::warn!(filter = %filter, "{line}");
     }
 }
 
-/// Kills the process group and reaps the process.
-async fn stop(child: &mut tokio::process::Child) {
-    if let Some(pid) = child
-        .id()
-        .and_then(|p| i32::try_from(p).ok())
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// Bytes from a filter.
+pub type BoxRead = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+/// Bytes to a filter.
+pub type BoxWrite = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+/// A running filter, as its supervisor holds it.
+pub trait FilterHandle: Send {
+    /// Its process id, when it is a process.
+    fn pid(&self) -> Option<u32>;
+    /// Stops it for good.
+    fn stop(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
+/// A started filter: its input, its output, its error output and a handle to stop it.
+pub struct FilterIo {
+    /// What the daemon writes to (the filter's standard input).
+    pub input: BoxWrite,
+    /// What the daemon reads (the filter's standard output).
+    pub output: BoxRead,
+    /// The filter's complaints, logged line by line (standard error).
+    pub errors: Option<BoxRead>,
+    /// Stops it.
+    pub handle: Box<dyn FilterHandle>,
+}
+
+/// Starts filters: processes on the real machine, simulated filters in the simulator.
+pub trait FilterSpawner: Send + Sync {
+    /// Starts the filter `spec` describes.
+    ///
+    /// # Errors
+    /// It cannot be started, in words.
+    fn spawn(&self, spec: &ProcSpec) -> Result<FilterIo, String>;
+}
+
+/// Filters as processes: `/bin/sh -c "exec COMMAND"` in a process group of its own, as the
+/// configured user when the daemon is root.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessSpawner;
+
+impl FilterSpawner for ProcessSpawner {
+    fn spawn(&self, spec: &ProcSpec) -> Result<FilterIo, String> {
+        let mut command = tokio::process::Command::new("/bin/sh");
+        if let Some((uid, gid)) = identity(spec.user.as_deref(), spec.group.as_deref())? {
+            command.uid(uid).gid(gid);
+        }
+        let mut child = command
+            .arg("-c")
+            .arg(format!("exec {}", resolve_command(&spec.command)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a ^C at the terminal is the daemon's to handle, and
+            // stopping the filter stops whatever it started.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start: {e}"))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("no pipes to the process".into());
+        };
+        Ok(FilterIo {
+            input: Box::new(stdin),
+            output: Box::new(stdout),
+            errors: Some(Box::new(stderr)),
+            handle: Box::new(ChildHandle(child)),
+        })
     }
-    let _ = child.kill().await;
+}
+
+struct ChildHandle(tokio::process::Child);
+
+impl FilterHandle for ChildHandle {
+    fn pid(&self) -> Option<u32> {
+        self.0.id()
+    }
+
+    fn stop(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            // The whole group: a filter started through a wrapper leaves no orphan.
+            if let Some(pid) = self
+                .0
+                .id()
+                .and_then(|p| i32::try_from(p).ok())
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            let _ = self.0.kill().await;
+        })
+    }
 }
 
 #[cfg(test)]

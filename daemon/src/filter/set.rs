@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::event_log::EventLog;
 use super::greylist::{Greylist, STATE_FILE};
-use super::process::{DEFAULT_TIMEOUT, FilterProc, ProcSpec, ProcStatus};
+use super::process::{DEFAULT_TIMEOUT, FilterProc, FilterSpawner, ProcSpec, ProcStatus};
 use crate::clock::Clock;
 use crate::control::protocol::FilterView;
 
@@ -89,6 +89,7 @@ impl FilterSet {
         clock: Arc<dyn Clock>,
         admd: &str,
         event_log: Option<EventLog>,
+        spawner: Arc<dyn FilterSpawner>,
     ) -> Result<Option<Arc<FilterSet>>, String> {
         if config.filters.is_empty() && event_log.is_none() {
             return Ok(None);
@@ -147,7 +148,13 @@ impl FilterSet {
                     subsystems,
                     admd: admd.to_owned(),
                 };
-                procs.push(FilterProc::new(index, spec, handshake, clock.clone()));
+                procs.push(FilterProc::new(
+                    index,
+                    spec,
+                    handshake,
+                    clock.clone(),
+                    spawner.clone(),
+                ));
                 by_proc_name.insert(proc_name.to_owned(), index);
                 index
             };
