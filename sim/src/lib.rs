@@ -14,6 +14,7 @@ pub mod clock;
 pub mod conformance;
 pub mod disk;
 pub mod dns;
+pub mod filter;
 pub mod invariants;
 pub mod peers;
 pub mod platform;

@@ -127,4 +127,8 @@ impl Platform for SimPlatform {
     fn keeps_files(&self) -> bool {
         false
     }
+
+    fn filters(&self) -> Arc<dyn petrel_daemon::filter::process::FilterSpawner> {
+        Arc::new(crate::filter::SimSpawner::new(self.seed))
+    }
 }

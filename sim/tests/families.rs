@@ -69,4 +69,6 @@ family_tests! {
     many_clients => "many-clients", 15;
     clock_jumps => "clock-jumps", 25;
     greylisted_senders => "greylisted-senders", 6;
+    filter_chain => "filter-chain", 15;
+    filter_faults => "filter-faults", 15;
 }
