@@ -168,6 +168,8 @@ pub struct Inbound<F: Fs, B: Blocking, C: Clock> {
     filter_facts: Facts,
     /// A transaction is open (for `tx-reset`).
     tx_open: bool,
+    /// The open transaction's message id, as reports name it.
+    msgid: u32,
     /// Envelopes the accepted recipients will make so far (their ids in `tx-envelope`).
     envelopes: u32,
 }
@@ -208,6 +210,7 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             filters,
             filter_facts,
             tx_open: false,
+            msgid: 0,
             envelopes: 0,
         }
     }
@@ -225,7 +228,7 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             return;
         }
         self.tx_open = false;
-        let msgid = self.incoming.as_ref().map_or(0, |i| i.msg().0);
+        let msgid = self.msgid;
         self.report(ReportEvent::TxReset { msgid });
         if let Some(f) = &mut self.filters {
             f.end_transaction();
@@ -483,6 +486,7 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
         // queue will.
         let incoming = self.ctx.store.begin();
         let msgid = incoming.msg().0;
+        self.msgid = msgid;
         self.incoming = Some(incoming);
         let verdict = self.filter(Phase::MailFrom, &sender(&from)).await;
         let refusal = match verdict {
