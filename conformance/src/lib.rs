@@ -22,6 +22,7 @@
 pub mod case;
 pub mod cases;
 pub mod client;
+pub mod filter_kit;
 pub mod interp;
 pub mod memory;
 pub mod report;

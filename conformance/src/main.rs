@@ -59,6 +59,24 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Grade a filter speaking OpenSMTPD's filter protocol: `filter -- COMMAND…`.
+    Filter {
+        /// The protocol version to speak: 0.5, 0.6 or 0.7.
+        #[arg(long, default_value = "0.7")]
+        protocol: String,
+        /// How long each answer may take, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Sessions of the concurrency check.
+        #[arg(long, default_value_t = 50)]
+        sessions: u64,
+        /// `text`, `markdown` or `json`.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// The filter's command line (one argument is run by `/bin/sh -c`).
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// A broken server answering 250 to everything (the suite must fail it).
     FakeSink {
         /// Address to listen on.
@@ -183,6 +201,38 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Report { out, inputs } => merge(&out, &inputs),
+        Command::Filter {
+            protocol,
+            timeout,
+            sessions,
+            format,
+            command,
+        } => {
+            let Some(version) = petrel_core::filter::Version::parse(&protocol) else {
+                eprintln!("unknown protocol version {protocol}: 0.5, 0.6 or 0.7");
+                return ExitCode::from(2);
+            };
+            let options = petrel_conformance::filter_kit::KitOptions {
+                command,
+                version,
+                timeout: Duration::from_secs(timeout),
+                sessions,
+            };
+            let report = runtime.block_on(petrel_conformance::filter_kit::run(&options));
+            match format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+                "markdown" => print!("{}", report.render(true)),
+                _ => print!("{}", report.render(false)),
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Command::FakeSink { listen } => runtime.block_on(async {
             let listener = match tokio::net::TcpListener::bind(&listen).await {
                 Ok(l) => l,

@@ -6,8 +6,9 @@
 //! They need the Debian packages, so plain `cargo test` skips them; `.ci/run` installs the
 //! packages with `.ci/install-filters` and runs them with `--ignored`. A missing package fails
 //! the test: it never passes by skipping. Nothing here asks the machine's resolver: the
-//! daemon's reverse lookups go to a static table, senderscore looks nothing up for a loopback
-//! client, and rspamd is given a dead loopback name server and no fuzzy-hash servers.
+//! daemon's reverse lookups go to a static table, senderscore runs in a mount namespace whose
+//! resolv.conf names a dead loopback server, and rspamd is given a dead loopback name server
+//! and no fuzzy-hash servers.
 
 mod e2e_support;
 
@@ -163,9 +164,15 @@ async fn dkimsign_signs_and_the_signature_verifies_after_delivery() {
 async fn senderscore_registers_and_answers() {
     let senderscore = filter("filter-senderscore");
     let dir = tempfile::tempdir().unwrap();
-    // A loopback client is never looked up (its score would mean nothing): no DNS query.
+    // senderscore looks clients up in DNS through the system's resolver, even loopback ones:
+    // it runs in a mount namespace of its own where resolv.conf names a dead loopback
+    // server, so that no query leaves the machine.
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
+    tool("unshare");
     let filters = format!(
-        "filter chain proc-exec \"{} -blockBelow 10 -scoreHeader\" timeout 10s",
+        "filter chain proc-exec \"unshare -m sh -c 'mount --bind {} /etc/resolv.conf && exec {} -blockBelow 10 -scoreHeader'\" timeout 10s",
+        resolv.display(),
         senderscore.display()
     );
     let d = daemon(dir.path(), &filters).await;
@@ -313,7 +320,10 @@ async fn rspamd_headers_reach_the_delivered_message() {
     // filter-rspamd's own headers, from rspamd's verdict.
     assert!(delivered.contains("X-Spam: yes\n"), "{delivered}");
     assert!(delivered.contains("X-Spam-Score: "), "{delivered}");
-    assert!(delivered.contains("X-Spam-Status: Yes, score="), "{delivered}");
+    assert!(
+        delivered.contains("X-Spam-Status: Yes, score="),
+        "{delivered}"
+    );
     assert!(
         delivered.ends_with(".a line starting with a dot\n..two dots\n.\nx|y|z\n\nlast line\n"),
         "{delivered}"

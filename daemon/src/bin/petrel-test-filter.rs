@@ -17,7 +17,9 @@
 //!   (empty matches everything), answer with ACTION instead of `proceed`: `junk`,
 //!   `reject=MSG`, `disconnect=MSG`, `rewrite=VALUE`, `report=TEXT`, `hang` (never answer),
 //!   `sleep=MS` (answer after a delay), `crash` (exit 1), `garbage` (write a line that is not
-//!   the protocol), `drop` (data-line only: swallow the line). The first matching rule wins.
+//!   the protocol), `wrong-token` (answer with another token), `drop` (data-line only: swallow
+//!   the line), `unstuff` (data-line only: return it with one leading dot removed, as a filter
+//!   that forgets the lines are dot-escaped would). The first matching rule wins.
 //!
 //! Data-lines are echoed back unchanged (byte for byte: they are read and written as bytes).
 
@@ -139,10 +141,20 @@ fn main() {
             }
             _ => {}
         }
+        let token = if action == "wrong-token" {
+            format!("{:016x}", u64::from_str_radix(&token, 16).unwrap_or(0) ^ 1)
+        } else {
+            token
+        };
         if phase == "data-line" {
             if action == "drop" {
                 continue;
             }
+            let param = if action == "unstuff" && param.len() > 1 {
+                param.strip_prefix(b".").unwrap_or(param)
+            } else {
+                param
+            };
             let key = format!("{session}|{token}").into_bytes();
             if let Some(h) = &header
                 && in_message.insert(key.clone())
