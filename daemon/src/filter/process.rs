@@ -25,7 +25,7 @@
 //! Standard input and output are two pipes rather than one socket; filters read one and write
 //! the other either way.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,7 +196,8 @@ pub struct FilterProc {
     spec: ProcSpec,
     handshake: Handshake,
     state: Mutex<State>,
-    sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<Delivery>>>,
+    /// Ordered, so that a failure reaches the sessions in the same order on every run.
+    sessions: Mutex<BTreeMap<u64, mpsc::UnboundedSender<Delivery>>>,
     kill: Notify,
     clock: Arc<dyn Clock>,
     spawner: Arc<dyn FilterSpawner>,
@@ -234,7 +235,7 @@ impl FilterProc {
                 restarts: 0,
                 last_error: None,
             }),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(BTreeMap::new()),
             kill: Notify::new(),
             clock,
             spawner,
@@ -477,7 +478,10 @@ impl FilterProc {
                 }
             }
         };
+        // Biased: tokio otherwise picks among ready branches at random, and the simulator
+        // replays a run only if every choice is the same.
         tokio::select! {
+            biased;
             r = handshake => r.map(|()| registrations),
             () = tokio::time::sleep(HANDSHAKE_TIMEOUT) => Err("no register|ready within 30 seconds".into()),
             () = self.kill.notified() => Err("stopped".into()),
@@ -489,6 +493,7 @@ impl FilterProc {
         loop {
             line.clear();
             tokio::select! {
+                biased;
                 read = reader.read_until(b'\n', &mut line) => match read {
                     Ok(0) => return "exited".into(),
                     Err(e) => return format!("cannot read: {e}"),
