@@ -26,6 +26,7 @@
 //! - [`spf`]: every network a domain's SPF record allows (`spf walk`).
 
 pub mod auth;
+pub mod child;
 pub mod clock;
 pub mod config_file;
 pub mod control;

@@ -45,24 +45,9 @@ fn tool(name: &str) -> String {
     String::from_utf8(found.stdout).unwrap().trim().to_owned()
 }
 
-/// A daemon for mx.test delivering into `mail/<user>` with `filters` (declaring `chain`).
+/// A daemon running `filters` (declaring `chain`), once every filter process registered.
 async fn daemon(dir: &Path, filters: &str) -> Running {
-    std::fs::write(
-        dir.join("records"),
-        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let conf = format!(
-        "resolver static \"records\"\n\
-         table everyone {{ \"@\" = \"petrel\" }}\n\
-         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
-         {filters}\n\
-         listen on 127.0.0.1 port {port} hostname mx.test filter chain\n\
-         action \"local\" maildir \"mail/%{{rcpt.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
-         match from any for domain \"mx.test\" action \"local\"\n"
-    );
-    let d = start(&conf, dir, |_| {}).await;
+    let d = filtered(dir, filters).await;
     for p in d.engine.filters().expect("filters").procs() {
         assert!(
             p.is_ready(),

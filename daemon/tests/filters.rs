@@ -10,28 +10,6 @@ use petrel_daemon::queue::scheduler::QueueEvent;
 
 const FILTER: &str = env!("CARGO_BIN_EXE_petrel-test-filter");
 
-/// A daemon whose listener runs `filters` (text declaring a chain named `chain`), delivering
-/// everything for mx.test into `mail/<user>`.
-async fn daemon(dir: &Path, filters: &str) -> Running {
-    // Reverse lookups of clients go to a static table, never the machine's resolver.
-    std::fs::write(
-        dir.join("records"),
-        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let conf = format!(
-        "resolver static \"records\"\n\
-         table everyone {{ \"@\" = \"petrel\" }}\n\
-         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
-         {filters}\n\
-         listen on 127.0.0.1 port {port} hostname mx.test filter chain\n\
-         action \"local\" maildir \"mail/%{{rcpt.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
-         match from any for domain \"mx.test\" action \"local\"\n"
-    );
-    start(&conf, dir, |_| {}).await
-}
-
 /// The filter's log, once it has a line containing `needle`.
 async fn log_until(path: &Path, needle: &str) -> Vec<String> {
     tokio::time::timeout(PATIENCE, async {
@@ -63,7 +41,7 @@ async fn a_filter_rejects_a_recipient_and_data_lines_survive_byte_for_byte() {
         "filter chain proc-exec \"{FILTER} --log {} --on 'rcpt-to:reject-me:reject=550 5.7.1 go away' --header 'X-Filtered: yes'\"",
         log.display()
     );
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let mut events = d.engine.scheduler().subscribe();
     let mut c = Client::connect(d.addr).await;
     assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
@@ -167,7 +145,7 @@ fn proc_view(d: &Running, name: &str) -> petrel_daemon::control::protocol::Filte
 async fn a_hung_filter_fails_closed_with_a_temporary_failure_and_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let filters = test_filter("chain", "--on rcpt-to:hang-me:hang", "timeout 1s");
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let (mut c, mail, rcpt) = mail_rcpt(&d, "hang-me@mx.test").await;
     assert!(mail.starts_with("250"), "{mail}");
     assert!(rcpt.starts_with("451 4.7.0 "), "{rcpt}");
@@ -200,7 +178,7 @@ async fn a_hung_filter_fails_closed_with_a_temporary_failure_and_is_restarted() 
 async fn a_hung_filter_that_fails_open_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let filters = test_filter("chain", "--on rcpt-to:hang-me:hang", "fail-open timeout 1s");
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let (_c, _, rcpt) = mail_rcpt(&d, "hang-me@mx.test").await;
     assert!(rcpt.starts_with("250"), "{rcpt}");
     d.engine.shutdown().await;
@@ -210,7 +188,7 @@ async fn a_hung_filter_that_fails_open_is_skipped() {
 async fn a_crashing_filter_never_takes_the_daemon_down() {
     let dir = tempfile::tempdir().unwrap();
     let filters = test_filter("chain", "--on mail-from:crash@:crash", "");
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let mut c = Client::connect(d.addr).await;
     assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
     let mail = c.send(b"MAIL FROM:<crash@client.test>\r\n").await;
@@ -231,7 +209,7 @@ async fn a_crashing_filter_never_takes_the_daemon_down() {
 async fn garbage_from_a_filter_is_a_failure_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let filters = test_filter("chain", "--on ehlo::garbage", "");
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let mut c = Client::connect(d.addr).await;
     // Before a transaction can exist, fail-closed means 421 and the connection closes.
     let ehlo = c.send(b"EHLO client.test\r\n").await;
@@ -256,7 +234,7 @@ async fn junk_marks_the_message_and_rewrite_and_disconnect_work() {
         "--on mail-from:spam@:junk --on 'rcpt-to:old@:rewrite=<bob@mx.test>' --on 'rcpt-to:bye@:disconnect=421 4.7.1 go away'",
         "",
     );
-    let d = daemon(dir.path(), &filters).await;
+    let d = filtered(dir.path(), &filters).await;
     let mut events = d.engine.scheduler().subscribe();
     let mut c = Client::connect(d.addr).await;
     assert!(c.send(b"EHLO client.test\r\n").await.starts_with("250"));
@@ -319,7 +297,7 @@ async fn builtin_filters_check_rdns_helo_and_senders() {
         filter helo phase ehlo match helo regex \"^[0-9.]+$\" reject \"550 5.7.1 bare IP in EHLO\"\n\
         filter senders phase mail-from match mail-from <bad-senders> reject \"550 5.7.1 not you\"\n\
         filter chain chain { rdns, helo, senders }";
-    let d = daemon(dir.path(), filters).await;
+    let d = filtered(dir.path(), filters).await;
     let mut c = Client::connect(d.addr).await;
     assert!(
         c.send(b"EHLO 1.2.3.4\r\n")
@@ -352,7 +330,7 @@ async fn builtin_filters_check_rdns_helo_and_senders() {
 async fn greylisting_defers_a_first_attempt_and_passes_a_timely_retry() {
     let dir = tempfile::tempdir().unwrap();
     let filters = "filter chain greylist delay 1s retry-window 1h";
-    let d = daemon(dir.path(), filters).await;
+    let d = filtered(dir.path(), filters).await;
     let (_c, _, first) = mail_rcpt(&d, "bob@mx.test").await;
     assert!(first.starts_with("451 4.7.1 Greylisted"), "{first}");
     // Too early: still deferred. Postmaster is never greylisted.

@@ -26,7 +26,6 @@
 //! the other either way.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -654,22 +653,11 @@ pub struct ProcessSpawner;
 
 impl FilterSpawner for ProcessSpawner {
     fn spawn(&self, spec: &ProcSpec) -> Result<FilterIo, String> {
-        let mut command = tokio::process::Command::new("/bin/sh");
+        let mut command = crate::child::shell(&resolve_command(&spec.command));
         if let Some((uid, gid)) = identity(spec.user.as_deref(), spec.group.as_deref())? {
             command.uid(uid).gid(gid);
         }
-        let mut child = command
-            .arg("-c")
-            .arg(format!("exec {}", resolve_command(&spec.command)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: a ^C at the terminal is the daemon's to handle, and
-            // stopping the filter stops whatever it started.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start: {e}"))?;
+        let mut child = command.spawn().map_err(|e| format!("cannot start: {e}"))?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -692,18 +680,8 @@ impl FilterHandle for ChildHandle {
     }
 
     fn stop(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            // The whole group: a filter started through a wrapper leaves no orphan.
-            if let Some(pid) = self
-                .0
-                .id()
-                .and_then(|p| i32::try_from(p).ok())
-                .and_then(rustix::process::Pid::from_raw)
-            {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
-            let _ = self.0.kill().await;
-        })
+        // The whole group: a filter started through a wrapper leaves no orphan.
+        Box::pin(crate::child::stop(&mut self.0))
     }
 }
 

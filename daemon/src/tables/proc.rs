@@ -54,7 +54,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::process::Stdio;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,6 +69,7 @@ use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
+use crate::child::stop as stop_child;
 use crate::clock::{Clock, SystemClock};
 
 /// How long a caller waits beyond the request timeout before giving up on its own, should the
@@ -596,18 +596,7 @@ impl Runner {
 
     /// Runs one process until it dies or shutdown is asked.
     async fn run_process(&mut self, generation: u64) -> End {
-        let mut child = match tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("exec {}", self.command))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: a ^C at the terminal is the daemon's to handle, and
-            // stopping the table stops whatever it started.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-        {
+        let mut child = match crate::child::shell(&self.command).spawn() {
             Ok(c) => c,
             Err(e) => return End::Died(format!("cannot start {}: {e}", self.command)),
         };
@@ -816,16 +805,6 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => status.to_string(),
     }
-}
-
-/// Kills the process and its process group, and reaps it.
-async fn stop_child(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok())
-        && let Some(pid) = rustix::process::Pid::from_raw(pid)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    let _ = child.kill().await;
 }
 
 #[cfg(test)]

@@ -213,3 +213,25 @@ pub fn queued_files(data_dir: &Path) -> Vec<String> {
         Err(_) => Vec::new(),
     }
 }
+
+/// A daemon for mx.test whose listener runs the filter (or chain) `chain`, declared in
+/// `filters`, delivering everything for mx.test into `mail/<user>`; reverse lookups go to a
+/// static table that names 127.0.0.1 `client.test`, never to the machine's resolver.
+pub async fn filtered(dir: &Path, filters: &str) -> Running {
+    std::fs::write(
+        dir.join("records"),
+        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let conf = format!(
+        "resolver static \"records\"\n\
+         table everyone {{ \"@\" = \"petrel\" }}\n\
+         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+         {filters}\n\
+         listen on 127.0.0.1 port {port} hostname mx.test filter chain\n\
+         action \"local\" maildir \"mail/%{{rcpt.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+         match from any for domain \"mx.test\" action \"local\"\n"
+    );
+    start(&conf, dir, |_| {}).await
+}
