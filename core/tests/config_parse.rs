@@ -221,7 +221,7 @@ fn listener_defaults_and_options() {
          listen on socket tag LOCAL\n\
          listen on all inet6 smtps pki mx\n\
          listen on localhost port submission tls-require verify pki mx auth-optional <creds> \
-           senders <senders> masquerade filter { f } received-auth no-dsn proxy-v2 \
+           senders <senders> masquerade filter { f } received-auth no-dsn no-rdns proxy-v2 \
            protocols \"tlsv1.3\" ciphers \"HIGH\"\n",
     );
     let [socket, all, local] = config.listeners.as_slice() else {
@@ -252,7 +252,8 @@ fn listener_defaults_and_options() {
         })
     );
     assert_eq!(local.filter, Some(FilterRef::Chain(vec!["f".into()])));
-    assert!(local.received_auth && local.no_dsn && local.proxy_v2);
+    assert!(local.received_auth && local.no_dsn && local.no_rdns && local.proxy_v2);
+    assert!(!all.no_rdns);
 }
 
 #[test]

@@ -323,13 +323,14 @@ prop_compose! {
             prop::option::of(text()),
         ),
         (mask_src, received_auth, no_dsn, proxy_v2) in (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        no_rdns in any::<bool>(),
         senders in prop::option::of((pick(MAP_TABLES), any::<bool>())
             .prop_map(|(table, masquerade)| Senders { table, masquerade })),
         (protocols, ciphers) in (prop::option::of(text()), prop::option::of(text())),
     ) -> Listener {
         let mut l = Listener {
             on, family, port: Some(port), tls, pki, ca, auth, filter, hostname, hostnames, tag, mask_src,
-            senders, received_auth, no_dsn, proxy_v2, protocols, ciphers, span: Span::default(),
+            senders, received_auth, no_dsn, no_rdns, proxy_v2, protocols, ciphers, span: Span::default(),
         };
         if !l.tls.is_on() {
             l.auth = None;

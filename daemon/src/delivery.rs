@@ -305,6 +305,7 @@ impl<C: Clock> Dispatcher<C> {
 
     async fn relay(&self, routing: &Routing, batch: &Batch, relay: &Relay) -> Vec<Attempt> {
         let mut settings = RelaySettings::from_relay(relay, &self.hostname);
+        settings.tls_profile = routing.relay_tls(&batch.action);
         if let (Some(set), Some(filter)) = (&self.mta.filters, &relay.filter) {
             settings.filters = set.flatten(filter);
         }

@@ -87,8 +87,11 @@ pub struct ListenerFacts {
     pub mask_src: bool,
     /// `received-auth`.
     pub received_auth: bool,
-    /// Look up the client's name (PTR, forward-confirmed) at connect.
+    /// Look up the client's name (PTR, forward-confirmed) at connect, for the rules.
     pub rdns: bool,
+    /// `no-rdns`: no reverse lookup at all on this listener, not even for filters; rules and
+    /// filters see no name, and the `link-connect` report says `fcrdns` `error`.
+    pub no_rdns: bool,
     /// The listener's filters, chains flattened, in order.
     pub filters: Vec<String>,
 }
@@ -393,7 +396,8 @@ fn rcpt_text(to: &ForwardPath) -> String {
 
 impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     async fn decide_connect(&mut self) -> Decision {
-        let want = self.ctx.listener.rdns || self.filters.is_some();
+        let listener = &self.ctx.listener;
+        let want = !listener.no_rdns && (listener.rdns || self.filters.is_some());
         if want && let (Some(resolver), Source::Ip(ip)) = (&self.ctx.resolver, self.facts.source) {
             let found = reverse_name(resolver.as_ref(), ip).await;
             tracing::debug!(session = %self.session(), rdns = ?found, "reverse lookup");
@@ -407,24 +411,20 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             return Decision::Accept;
         }
         let rdns = self.filter_facts.rdns.clone().unwrap_or_default();
+        let fcrdns = if self.ctx.listener.no_rdns {
+            Fcrdns::Error
+        } else if self.filter_facts.fcrdns {
+            Fcrdns::Pass
+        } else {
+            Fcrdns::Fail
+        };
         if let Some(f) = &mut self.filters {
             f.view.rdns = self.filter_facts.rdns.clone();
-            f.view.fcrdns = Some(
-                if self.filter_facts.fcrdns {
-                    "pass"
-                } else {
-                    "fail"
-                }
-                .into(),
-            );
+            f.view.fcrdns = Some(fcrdns.as_str().into());
         }
         self.report(ReportEvent::LinkConnect {
             rdns: rdns.clone(),
-            fcrdns: if self.filter_facts.fcrdns {
-                Fcrdns::Pass
-            } else {
-                Fcrdns::Fail
-            },
+            fcrdns,
             src: Endpoint::Inet(self.conn.peer),
             dest: Endpoint::Inet(self.conn.local),
         });

@@ -24,6 +24,7 @@
 //! refusal means the recipient is no longer deliverable (bounce it); a 4xx means routing could
 //! not be decided now (a table is down): keep the envelopes as they are and try again later.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
@@ -31,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use petrel_core::Time;
-use petrel_core::config::{Config, TableSource};
+use petrel_core::config::{self, Config, TableSource};
 use petrel_core::queue::{Envelope, EnvelopeId};
 use petrel_core::rules::lookups::{ForwardFile, LocalNames, LookupError, Lookups, UserInfo};
 use petrel_core::rules::resolve::{Recipient, RunAs, Target};
@@ -41,8 +42,10 @@ use petrel_core::rules::{MailAddr, StaticLookups, resolve};
 use petrel_core::smtp::Reply;
 use thiserror::Error;
 
+use crate::mta::deliver::TlsProfile;
 use crate::queue::scheduler::{InternalRoute, Router};
 use crate::tables::{self, ProcTable, ProcTables, TableLoadError};
+use crate::tls::OutgoingTls;
 
 /// One delivery a recipient resolved to, ready to be written into an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +235,24 @@ impl RoutingSetup {
     }
 }
 
+/// The TLS of every relay action that configures its own.
+fn relay_tls(config: &Config) -> Result<HashMap<String, TlsProfile>, RoutingError> {
+    let mut profiles = HashMap::new();
+    for action in &config.actions {
+        let config::Delivery::Relay(relay) = &action.delivery else {
+            continue;
+        };
+        let tls = OutgoingTls::for_relay(config, relay).map_err(|e| RoutingError::Tls {
+            action: action.name.clone(),
+            reason: e.to_string(),
+        })?;
+        if let Some(tls) = tls {
+            profiles.insert(action.name.clone(), TlsProfile(Arc::new(tls)));
+        }
+    }
+    Ok(profiles)
+}
+
 /// Why routing cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -243,6 +264,15 @@ pub enum RoutingError {
     /// table that cannot be started).
     #[error(transparent)]
     Tables(#[from] TableLoadError),
+    /// A relay action's TLS settings cannot be used (an unknown pki or ca, a file that cannot
+    /// be read, `protocols` or `ciphers` not understood).
+    #[error("action \"{action}\": {reason}")]
+    Tls {
+        /// The action.
+        action: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Routing: the rules and the lookups they consult.
@@ -251,6 +281,8 @@ pub struct Routing {
     ruleset: Ruleset,
     lookups: DaemonLookups,
     hostname: String,
+    /// The TLS of relay actions that configure their own, by action name.
+    relay_tls: HashMap<String, TlsProfile>,
 }
 
 impl Routing {
@@ -286,7 +318,14 @@ impl Routing {
             ruleset,
             lookups,
             hostname: setup.hostname.clone(),
+            relay_tls: relay_tls(config)?,
         })
+    }
+
+    /// The TLS settings of a relay action, when it has its own ([`OutgoingTls::for_relay`]).
+    #[must_use]
+    pub fn relay_tls(&self, action: &str) -> Option<TlsProfile> {
+        self.relay_tls.get(action).cloned()
     }
 
     /// Whether resolving may block on another process (the routing has `proc:` tables).

@@ -231,7 +231,8 @@ impl ServiceConfig {
                 tag: l.tag.clone(),
                 mask_src: l.mask_src,
                 received_auth: l.received_auth,
-                rdns: needs_rdns,
+                rdns: needs_rdns && !l.no_rdns,
+                no_rdns: l.no_rdns,
                 filters: crate::filter::set::flatten(config, l.filter.as_ref()),
             };
             for ip in listen_addresses(&l.on, l.family).map_err(ServiceError::Unsupported)? {
@@ -314,16 +315,9 @@ fn listener_tls(
             .ok_or_else(|| TlsError::UnknownCa(name.to_owned()))?;
         settings.client_ca = Some(Arc::new(tls::load_ca(&ca.cert)?));
     }
-    if let Some(protocols) = &l.protocols {
-        settings.protocols = tls::parse_protocols(protocols)?;
-    }
-    if let Some(ciphers) = &l.ciphers {
-        // rustls offers only modern AEAD suites and has no OpenSSL cipher-string syntax.
-        tracing::warn!(
-            listener = %config.location(l.span), ciphers = %ciphers,
-            "`ciphers` is ignored: only TLS 1.2/1.3 AEAD suites with forward secrecy are offered"
-        );
-    }
+    // `smtp ciphers` is the default of every listener.
+    let ciphers = l.ciphers.as_deref().unwrap_or(&config.smtp.ciphers);
+    settings.limits = tls::TlsLimits::parse(l.protocols.as_deref(), Some(ciphers))?;
     tls::server_config(&settings)
 }
 

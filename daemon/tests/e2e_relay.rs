@@ -10,6 +10,7 @@ mod e2e_support;
 #[allow(dead_code)]
 #[path = "mta_common/smtp.rs"]
 mod smtp;
+mod tls_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +21,7 @@ use petrel_core::session::Decision;
 use petrel_core::session::server::Request;
 use petrel_core::smtp::{EnhancedCode, Reply};
 use petrel_daemon::queue::scheduler::QueueEvent;
+use petrel_daemon::tls;
 use smtp::{Behaviour, SmtpServer};
 
 /// A daemon for `mx.test` that files local mail into `mail/<user>/` and relays mail for
@@ -363,5 +365,70 @@ async fn report_filters_of_a_relay_action_hear_the_outgoing_session() {
     );
     // Nothing of the smtp-in side: the filter is attached to the relay action only.
     assert!(!text.contains("|smtp-in|"), "{text}");
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_relay_action_verifies_with_its_ca_and_presents_its_pki() {
+    let pkis = tls_support::Pkis::new();
+    // The smarthost: smtps as other.test, asking for a client certificate from the test CA.
+    let mut settings = tls::ServerTlsSettings::new(
+        vec![tls::load_pki("other.test", &pkis.other.cert_path, &pkis.other.key_path).unwrap()],
+        "other.test",
+    );
+    settings.client_ca = Some(Arc::new(tls::load_ca(&pkis.ca.cert_path).unwrap()));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&settings).unwrap());
+    let server = SmtpServer::start(Behaviour {
+        tls: Some(acceptor),
+        implicit_tls: true,
+        ..Behaviour::new()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("records"), "other.test A 127.0.0.1\n").unwrap();
+    let port = free_port();
+    let host = format!("host smtps://other.test:{}", server.addr.port());
+    let conf = format!(
+        "listen on 127.0.0.1 port {port} hostname mx.test\n\
+         resolver static \"records\"\n\
+         pki client.test cert \"{cert}\"\npki client.test key \"{key}\"\n\
+         ca testca cert \"{ca}\"\n\
+         action \"both\" relay {host} ca testca pki client.test protocols \"tlsv1.2\" ciphers \"ECDHE+AESGCM\"\n\
+         action \"no-pki\" relay {host} ca testca\n\
+         action \"no-ca\" relay {host} pki client.test\n\
+         match from local for domain \"good.test\" action \"both\"\n\
+         match from local for domain \"no-pki.test\" action \"no-pki\"\n\
+         match from local for domain \"no-ca.test\" action \"no-ca\"\n",
+        cert = pkis.client.cert_path.display(),
+        key = pkis.client.key_path.display(),
+        ca = pkis.ca.cert_path.display(),
+    );
+    let d = start(&conf, dir.path(), |_| {}).await;
+    let mut events = d.engine.scheduler().subscribe();
+    let reply = Client::send_one(d.addr, "alice@mx.test", &["bob@good.test"], CONTENT).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    until(&mut events, |e| matches!(e, QueueEvent::Delivered(_))).await;
+    let sessions = server.sessions();
+    assert!(sessions.iter().all(|s| s.tls));
+    assert_eq!(server.stored().len(), 1);
+
+    // Without the client certificate the server ends the handshake; without the CA the
+    // server's certificate is not trusted. Either way the message waits.
+    for (to, why) in [
+        ("bob@no-pki.test", "connection lost during Greeting"),
+        ("bob@no-ca.test", "UnknownIssuer"),
+    ] {
+        let reply = Client::send_one(d.addr, "alice@mx.test", &[to], CONTENT).await;
+        assert!(reply.starts_with("250"), "{reply}");
+        until(&mut events, |e| matches!(e, QueueEvent::Deferred(..))).await;
+        let queued = d.engine.scheduler().snapshot().await;
+        let waiting = queued
+            .iter()
+            .find(|q| q.envelope.rcpt == to)
+            .unwrap_or_else(|| panic!("{to} not queued: {queued:?}"));
+        let error = waiting.envelope.last_error.clone().unwrap_or_default();
+        assert!(error.contains(why), "{to}: {error}");
+    }
+    assert_eq!(server.stored().len(), 1);
     d.engine.shutdown().await;
 }

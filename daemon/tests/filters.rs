@@ -12,10 +12,15 @@ const FILTER: &str = env!("CARGO_BIN_EXE_petrel-test-filter");
 
 /// The filter's log, once it has a line containing `needle`.
 async fn log_until(path: &Path, needle: &str) -> Vec<String> {
+    log_until_count(path, needle, 1).await
+}
+
+/// The log's lines once `count` of them contain `needle`.
+async fn log_until_count(path: &Path, needle: &str, count: usize) -> Vec<String> {
     tokio::time::timeout(PATIENCE, async {
         loop {
             let lines = log_lines(path);
-            if lines.iter().any(|l| l.contains(needle)) {
+            if lines.iter().filter(|l| l.contains(needle)).count() >= count {
                 return lines;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -416,5 +421,66 @@ async fn the_event_log_has_one_json_line_per_event_with_the_session_state() {
     ] {
         assert!(names.contains(&wanted), "no {wanted} in {names:?}");
     }
+    d.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_no_rdns_listener_looks_no_client_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("records"),
+        "127.0.0.1 PTR client.test\nclient.test A 127.0.0.1\n",
+    )
+    .unwrap();
+    let log = dir.path().join("events.json");
+    let (looked_up, not_looked_up) = (free_port(), free_port());
+    // Mail is taken only from clients with a confirmed name: the rules need lookups.
+    let conf = format!(
+        "resolver static \"records\"\n\
+         table everyone {{ \"@\" = \"petrel\" }}\n\
+         table accounts {{ \"petrel\" = \"-:-:.\" }}\n\
+         listen on 127.0.0.1 port {looked_up} hostname mx.test\n\
+         listen on 127.0.0.1 port {not_looked_up} hostname mx.test no-rdns\n\
+         action \"local\" maildir \"mail/%{{rcpt.user:lowercase}}\" virtual <everyone> userbase <accounts>\n\
+         match from rdns for domain \"mx.test\" action \"local\"\n"
+    );
+    let d = start(&conf, dir.path(), |o| o.event_log = Some(log.clone())).await;
+    let with_name = std::net::SocketAddr::from(([127, 0, 0, 1], looked_up));
+    let without = std::net::SocketAddr::from(([127, 0, 0, 1], not_looked_up));
+    let mut c = Client::connect(with_name).await;
+    c.send(b"EHLO client.test\r\n").await;
+    c.send(b"MAIL FROM:<alice@client.test>\r\n").await;
+    let rcpt = c.send(b"RCPT TO:<bob@mx.test>\r\n").await;
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+    c.send(b"QUIT\r\n").await;
+    let mut c = Client::connect(without).await;
+    c.send(b"EHLO client.test\r\n").await;
+    c.send(b"MAIL FROM:<alice@client.test>\r\n").await;
+    let rcpt = c.send(b"RCPT TO:<bob@mx.test>\r\n").await;
+    assert!(rcpt.starts_with("550"), "{rcpt}");
+    c.send(b"QUIT\r\n").await;
+    // Both sessions in the log: a name and `pass` on the first, none and `error` on the second.
+    let lines = log_until_count(&log, "link-disconnect", 2).await;
+    let connects: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "link-connect")
+        .collect();
+    assert_eq!(connects.len(), 2, "{lines:?}");
+    let by_port = |port: u16| {
+        connects
+            .iter()
+            .find(|e| {
+                e["fields"][3]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!(":{port}"))
+            })
+            .unwrap_or_else(|| panic!("no link-connect to port {port}: {connects:?}"))
+    };
+    assert_eq!(by_port(looked_up)["fields"][0], "client.test");
+    assert_eq!(by_port(looked_up)["fields"][1], "pass");
+    assert_eq!(by_port(not_looked_up)["fields"][0], "");
+    assert_eq!(by_port(not_looked_up)["fields"][1], "error");
     d.engine.shutdown().await;
 }

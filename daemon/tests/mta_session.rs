@@ -413,6 +413,7 @@ async fn a_failed_opportunistic_handshake_falls_back_to_plaintext() {
             _stream: petrel_daemon::mta::net::BoxedIo,
             _name: &'a str,
             _verify: bool,
+            _profile: Option<&'a petrel_daemon::tls::OutgoingTls>,
         ) -> petrel_daemon::mta::resolver::BoxFuture<
             'a,
             std::io::Result<petrel_daemon::mta::tls::Upgraded>,

@@ -412,3 +412,66 @@ async fn the_client_side_verifies_what_it_is_told_to() {
     assert!(!info.peer_verified);
     assert!(c.reply().await.starts_with("220 mx.test "));
 }
+
+#[tokio::test]
+async fn protocols_and_ciphers_limit_what_a_listener_offers() {
+    let pkis = Pkis::new();
+    let daemon = start(&format!(
+        "{}listen on 127.0.0.1 smtps pki mx.test protocols \"tlsv1.2\" ciphers \"ECDHE+CHACHA20\"\n",
+        pkis.declarations()
+    ))
+    .await;
+    let roots = Arc::new(tls::load_ca(&pkis.ca.cert_path).unwrap());
+    let client = |ciphers: &str| {
+        let limits = tls::TlsLimits::parse(Some("tlsv1.2"), Some(ciphers)).unwrap();
+        tls::client_config_with(ServerVerification::Roots(roots.clone()), None, &limits).unwrap()
+    };
+    // A client offering only AES-GCM finds nothing in common.
+    let refused = Client::connect_tls(daemon.addrs[0], &client("AESGCM"), "mx.test").await;
+    assert!(refused.is_err());
+    let (mut c, info) = Client::connect_tls(daemon.addrs[0], &client("HIGH"), "mx.test")
+        .await
+        .unwrap();
+    assert_eq!(info.version, "TLSv1.2");
+    assert_eq!(info.cipher, "ECDHE-ECDSA-CHACHA20-POLY1305");
+    c.greet().await;
+    // A TLS 1.3 client is refused too: the listener said TLS 1.2 only.
+    let tls13 = tls::client_config_with(
+        ServerVerification::Roots(roots.clone()),
+        None,
+        &tls::TlsLimits::parse(Some("tlsv1.3"), None).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        Client::connect_tls(daemon.addrs[0], &tls13, "mx.test")
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn a_cipher_list_that_cannot_work_stops_the_daemon_at_start() {
+    let pkis = Pkis::new();
+    let conf = |ciphers: &str| {
+        format!(
+            "{}listen on 127.0.0.1 tls pki mx.test ciphers \"{ciphers}\"\n",
+            pkis.declarations()
+        )
+    };
+    let err = service_config(&conf("HIGH:!RC4:NOPE"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("smtpd.conf:6:1: ") && err.contains("unknown cipher or alias \"NOPE\""),
+        "{err}"
+    );
+    let err = service_config(&conf("RC4:3DES")).unwrap_err().to_string();
+    assert!(err.contains("selects no cipher suite"), "{err}");
+    // `smtp ciphers` is every listener's default.
+    let global = format!(
+        "smtp ciphers \"ECDHE+FOO\"\n{}listen on 127.0.0.1 tls pki mx.test\n",
+        pkis.declarations()
+    );
+    let err = service_config(&global).unwrap_err().to_string();
+    assert!(err.contains("unknown cipher or alias \"FOO\""), "{err}");
+}

@@ -173,6 +173,7 @@ mod tests {
         // A new reserved word would stop configurations that use it as a bare name or value
         // from parsing: Petrel's additions are contextual.
         assert!(!is_reserved("greylist"));
+        assert!(!is_reserved("no-rdns"));
         assert!(
             GREYLIST_OPTIONS
                 .iter()

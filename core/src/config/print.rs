@@ -313,6 +313,7 @@ impl Display for Listener {
         }
         flag(f, "received-auth", self.received_auth)?;
         flag(f, "no-dsn", self.no_dsn)?;
+        flag(f, "no-rdns", self.no_rdns)?;
         flag(f, "proxy-v2", self.proxy_v2)?;
         opt_word(f, "protocols", self.protocols.as_ref())?;
         opt_word(f, "ciphers", self.ciphers.as_ref())

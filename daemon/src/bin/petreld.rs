@@ -65,7 +65,9 @@ fn main() -> ExitCode {
         .as_deref()
         .and_then(std::path::Path::parent)
         .unwrap_or(std::path::Path::new("."));
-    if let Err(e) = petrel_daemon::mta::resolver::check_config(&config, base) {
+    if let Err(e) = petrel_daemon::mta::resolver::check_config(&config, base)
+        .and_then(|()| petrel_daemon::tls::check_config(&config))
+    {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
@@ -93,8 +95,8 @@ fn main() -> ExitCode {
         let (file, macros, base) = (args.file.clone(), args.macros.clone(), base.to_owned());
         Arc::new(move || {
             let config = config_file::load(file.as_deref(), &macros).map_err(|e| e.to_string())?;
-            petrel_daemon::mta::resolver::check_config(&config, &base)
-                .map_err(|e| e.to_string())?;
+            petrel_daemon::mta::resolver::check_config(&config, &base)?;
+            petrel_daemon::tls::check_config(&config)?;
             Ok(config)
         })
     };

@@ -18,6 +18,7 @@ use super::deliver::Mta;
 use super::log;
 use super::net::BoxedIo;
 use crate::filter::outbound::OutReporter;
+use crate::tls::OutgoingTls;
 
 /// A message to relay, with the queue's envelope ids for the logs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +98,8 @@ pub struct Connection {
     failure: Option<SessionError>,
     /// smtp-out reports, when the relay action has report filters or events are logged.
     reporter: Option<OutReporter>,
+    /// The relay action's own TLS settings, if it has any.
+    tls: Option<Arc<OutgoingTls>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -123,6 +126,7 @@ impl Connection {
         src: Option<IpAddr>,
         connect_timeout: Duration,
         mut reporter: Option<OutReporter>,
+        tls: Option<Arc<OutgoingTls>>,
     ) -> Result<Connection, AttemptError> {
         let id = mta.ids.next_id();
         log::info(&log::connecting(id, target));
@@ -145,7 +149,9 @@ impl Connection {
         let mut stream = connected.stream;
         if implicit {
             let verify = target.hop.tls.verify;
-            let handshake = mta.tls.upgrade(stream, target.host(), verify);
+            let handshake = mta
+                .tls
+                .upgrade(stream, target.host(), verify, tls.as_deref());
             match tokio::time::timeout(client.timeouts.greeting, handshake).await {
                 Ok(Ok(up)) => {
                     log::info(&log::tls(id, &up.description, verify));
@@ -174,6 +180,7 @@ impl Connection {
             closed_logged: false,
             failure: None,
             reporter,
+            tls,
         };
         loop {
             match conn.next_event().await {
@@ -482,7 +489,10 @@ impl Connection {
             .session
             .poll_timeout()
             .map_or(Duration::from_secs(60), |d| d.saturating_since(now));
-        let handshake = self.mta.tls.upgrade(stream, self.target.host(), verify);
+        let handshake =
+            self.mta
+                .tls
+                .upgrade(stream, self.target.host(), verify, self.tls.as_deref());
         match tokio::time::timeout(wait, handshake).await {
             Ok(Ok(up)) => {
                 log::info(&log::tls(self.id, &up.description, verify));

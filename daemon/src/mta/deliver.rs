@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::filter::outbound::OutReporter;
 use crate::filter::set::FilterSet;
 use crate::ids::IdGenerator;
+use crate::tls::OutgoingTls;
 
 /// The shell's seams smtp-out runs on: DNS, the network, TLS, the clock and session ids.
 /// Cheap to clone; the simulator builds one from its own parts.
@@ -144,7 +145,23 @@ pub struct RelaySettings {
     pub timeouts: MtaTimeouts,
     /// The relay action's report filters (`filter …`), chains flattened.
     pub filters: Vec<String>,
+    /// The relay action's own TLS (`ca`, `pki`, `protocols`, `ciphers`); the shell's defaults
+    /// when `None`.
+    pub tls_profile: Option<TlsProfile>,
 }
+
+/// A relay action's TLS settings, shared by its deliveries. Two are equal when they are the
+/// same object: they are built once per configuration.
+#[derive(Clone, Debug)]
+pub struct TlsProfile(pub Arc<OutgoingTls>);
+
+impl PartialEq for TlsProfile {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TlsProfile {}
 
 impl RelaySettings {
     /// MX delivery saying `helo` in EHLO, with the defaults.
@@ -163,6 +180,7 @@ impl RelaySettings {
             chunking: true,
             timeouts: MtaTimeouts::default(),
             filters: Vec::new(),
+            tls_profile: None,
         }
     }
 
@@ -302,12 +320,23 @@ impl Mta {
         };
         let first = reporter();
         let config = Arc::new(settings.client_config(target, tls, first.is_some()));
-        match Connection::open(self, target, config, settings.src, timeout, first).await {
+        let own_tls = settings.tls_profile.as_ref().map(|p| p.0.clone());
+        match Connection::open(
+            self,
+            target,
+            config,
+            settings.src,
+            timeout,
+            first,
+            own_tls.clone(),
+        )
+        .await
+        {
             Err(e) if e.retry_in_plaintext(target) => {
                 let again = reporter();
                 let config =
                     Arc::new(settings.client_config(target, ClientTls::Off, again.is_some()));
-                Connection::open(self, target, config, settings.src, timeout, again).await
+                Connection::open(self, target, config, settings.src, timeout, again, own_tls).await
             }
             other => other,
         }

@@ -21,5 +21,5 @@ pub mod tls;
 pub mod tls_client;
 
 pub use connection::{Connection, Delivery, OutgoingMessage, RcptOutcome};
-pub use deliver::{Destination, Mta, MtaTimeouts, RelaySettings};
+pub use deliver::{Destination, Mta, MtaTimeouts, RelaySettings, TlsProfile};
 pub use tls_client::RustlsUpgrade;

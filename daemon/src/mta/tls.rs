@@ -9,6 +9,7 @@ use std::io;
 
 use super::net::BoxedIo;
 use super::resolver::BoxFuture;
+use crate::tls::OutgoingTls;
 
 /// A stream after a successful handshake.
 pub struct Upgraded {
@@ -36,12 +37,14 @@ pub trait TlsUpgrade: Send + Sync {
     /// Runs a TLS handshake over `stream` for `server_name` (a host name or an address). With
     /// `verify`, the certificate chain must lead to a trusted root and name the host;
     /// without, any certificate is taken (opportunistic TLS: encryption against passive
-    /// eavesdroppers, no authentication).
+    /// eavesdroppers, no authentication). `profile` is the relay action's own TLS (its `ca`,
+    /// `pki`, `protocols` and `ciphers`); the shell's defaults when `None`.
     fn upgrade<'a>(
         &'a self,
         stream: BoxedIo,
         server_name: &'a str,
         verify: bool,
+        profile: Option<&'a OutgoingTls>,
     ) -> BoxFuture<'a, io::Result<Upgraded>>;
 }
 
@@ -59,6 +62,7 @@ impl TlsUpgrade for NoTls {
         _stream: BoxedIo,
         _server_name: &'a str,
         _verify: bool,
+        _profile: Option<&'a OutgoingTls>,
     ) -> BoxFuture<'a, io::Result<Upgraded>> {
         Box::pin(std::future::ready(Err(io::Error::new(
             io::ErrorKind::Unsupported,

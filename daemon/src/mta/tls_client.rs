@@ -1,50 +1,37 @@
-//! Client TLS with rustls (the `ring` provider): the [`TlsUpgrade`] of the production shell.
+//! Client TLS with rustls: the [`TlsUpgrade`] of the production shell.
 //!
-//! Two client configurations: one verifying certificates against the Web PKI roots (plus any
-//! roots given), for `tls` and mandatory-TLS smarthosts; one accepting any certificate, for
-//! opportunistic STARTTLS, where RFC 3207 asks for no verification and a failed check would
-//! only push the session back to plaintext. The handshake's signatures are checked either
-//! way.
-//!
-//! (The listener side's TLS is being written separately; both use the same rustls build, and
-//! will share their configuration code once they meet.)
+//! Its own [`OutgoingTls`] (Web PKI roots plus any given) serves relay actions that configure
+//! nothing about TLS; an action with `ca`, `pki`, `protocols` or `ciphers` brings its own,
+//! built when the configuration is read ([`crate::routing::Routing::relay_tls`]). Either way one
+//! configuration verifies certificates, for `tls` and mandatory-TLS smarthosts, and one accepts
+//! any certificate, for opportunistic STARTTLS, where RFC 3207 asks for no verification and a
+//! failed check would only push the session back to plaintext. The handshake's signatures are
+//! checked either way.
 
 use std::io;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio_rustls::TlsConnector;
 
 use super::net::BoxedIo;
 use super::resolver::BoxFuture;
 use super::tls::{TlsUpgrade, Upgraded};
+use crate::tls::{OutgoingTls, TlsError, TlsInfo, TlsLimits};
 
 /// rustls handshakes for smtp-out.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RustlsUpgrade {
-    verified: TlsConnector,
-    unverified: TlsConnector,
-}
-
-impl std::fmt::Debug for RustlsUpgrade {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RustlsUpgrade").finish_non_exhaustive()
-    }
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    default: Arc<OutgoingTls>,
 }
 
 impl RustlsUpgrade {
     /// Verification against the Web PKI roots (webpki-roots).
     ///
     /// # Errors
-    /// The provider refuses the default protocol versions (it does not).
-    pub fn new() -> Result<RustlsUpgrade, rustls::Error> {
+    /// The TLS library refuses its default configuration (it does not).
+    pub fn new() -> Result<RustlsUpgrade, TlsError> {
         RustlsUpgrade::with_extra_roots(Vec::new())
     }
 
@@ -54,25 +41,15 @@ impl RustlsUpgrade {
     /// A root certificate cannot be used.
     pub fn with_extra_roots(
         extra: Vec<CertificateDer<'static>>,
-    ) -> Result<RustlsUpgrade, rustls::Error> {
+    ) -> Result<RustlsUpgrade, TlsError> {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for cert in extra {
             roots.add(cert)?;
         }
-        let provider = provider();
-        let verified = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let unverified = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth();
+        let default = OutgoingTls::new(Some(Arc::new(roots)), None, &TlsLimits::default())?;
         Ok(RustlsUpgrade {
-            verified: TlsConnector::from(Arc::new(verified)),
-            unverified: TlsConnector::from(Arc::new(unverified)),
+            default: Arc::new(default),
         })
     }
 }
@@ -83,78 +60,19 @@ impl TlsUpgrade for RustlsUpgrade {
         stream: BoxedIo,
         server_name: &'a str,
         verify: bool,
+        profile: Option<&'a OutgoingTls>,
     ) -> BoxFuture<'a, io::Result<Upgraded>> {
         Box::pin(async move {
             let name = ServerName::try_from(server_name.to_owned())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let connector = if verify {
-                &self.verified
-            } else {
-                &self.unverified
-            };
-            let tls = connector.connect(name, stream).await?;
+            let config = profile.unwrap_or(&self.default).config(verify);
+            let tls = TlsConnector::from(config).connect(name, stream).await?;
             let (_, conn) = tls.get_ref();
-            let version = match conn.protocol_version() {
-                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
-                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
-                other => format!("{other:?}"),
-            };
-            let suite = conn
-                .negotiated_cipher_suite()
-                .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+            let info = TlsInfo::from_connection(conn, Some(server_name.to_owned()), verify);
             Ok(Upgraded {
                 stream: Box::new(tls),
-                description: format!("{version}:{suite}"),
+                description: format!("{}:{}", info.version, info.cipher),
             })
         })
-    }
-}
-
-/// Takes any certificate, but still checks that the handshake is signed by its key.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -10,7 +10,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::{Pki, TlsError};
+use super::{Pki, TlsError, TlsLimits};
 
 /// How an outgoing session checks the server's certificate.
 #[derive(Clone, Debug)]
@@ -51,14 +51,24 @@ impl ClientTls {
 
 /// Builds the configuration of outgoing sessions: `verification` decides how the server is
 /// checked; `identity` (a relay's `pki`) is presented when the server asks for a client
-/// certificate.
+/// certificate. Every protocol version and suite of the library is offered.
 pub fn client_config(
     verification: ServerVerification,
     identity: Option<&Pki>,
 ) -> Result<ClientTls, TlsError> {
-    let provider = super::provider();
+    client_config_with(verification, identity, &TlsLimits::default())
+}
+
+/// [`client_config`] offering only the versions and suites of `limits` (a relay's `protocols`
+/// and `ciphers`).
+pub fn client_config_with(
+    verification: ServerVerification,
+    identity: Option<&Pki>,
+    limits: &TlsLimits,
+) -> Result<ClientTls, TlsError> {
+    let provider = limits.provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(rustls::DEFAULT_VERSIONS)?;
+        .with_protocol_versions(&limits.versions)?;
     let verified = !matches!(verification, ServerVerification::Opportunistic);
     let builder = match verification {
         ServerVerification::Opportunistic => {
@@ -84,6 +94,94 @@ pub fn client_config(
         config: Arc::new(config),
         verified,
     })
+}
+
+/// The TLS of outgoing sessions for one relay action: a configuration that verifies the
+/// server (`tls`, smarthosts that require it) and one that does not (opportunistic STARTTLS),
+/// both with the action's `ca`, `pki`, `protocols` and `ciphers`.
+#[derive(Clone, Debug)]
+pub struct OutgoingTls {
+    /// Verifies the server's chain and name.
+    pub verified: ClientTls,
+    /// Accepts any certificate (the handshake's signatures are still checked).
+    pub opportunistic: ClientTls,
+}
+
+impl OutgoingTls {
+    /// Verification against `roots` (the Web PKI's when `None`), presenting `identity` when
+    /// asked, within `limits`.
+    ///
+    /// # Errors
+    /// The TLS library refuses the combination.
+    pub fn new(
+        roots: Option<Arc<RootCertStore>>,
+        identity: Option<&Pki>,
+        limits: &TlsLimits,
+    ) -> Result<OutgoingTls, TlsError> {
+        let verification = match roots {
+            Some(roots) => ServerVerification::Roots(roots),
+            None => ServerVerification::WebPki,
+        };
+        Ok(OutgoingTls {
+            verified: client_config_with(verification, identity, limits)?,
+            opportunistic: client_config_with(ServerVerification::Opportunistic, identity, limits)?,
+        })
+    }
+
+    /// The TLS of a relay action's sessions, when the action says anything about it (`ca`,
+    /// `pki`, `protocols`, `ciphers`, or a `smtp ciphers` other than the default); `None` leaves
+    /// the shell's defaults. The files are read here, so that a missing one stops the daemon at
+    /// start (or a reload), naming it.
+    ///
+    /// # Errors
+    /// An unknown pki or ca, a file that cannot be read, a value that is not understood.
+    pub fn for_relay(
+        config: &petrel_core::config::Config,
+        relay: &petrel_core::config::Relay,
+    ) -> Result<Option<OutgoingTls>, TlsError> {
+        let default_ciphers = petrel_core::config::SmtpOptions::default().ciphers;
+        let ciphers = relay
+            .ciphers
+            .as_deref()
+            .or((config.smtp.ciphers != default_ciphers).then_some(config.smtp.ciphers.as_str()));
+        if relay.ca.is_none()
+            && relay.pki.is_none()
+            && relay.protocols.is_none()
+            && ciphers.is_none()
+        {
+            return Ok(None);
+        }
+        let roots = match &relay.ca {
+            Some(name) => {
+                let ca = config
+                    .ca(&name.to_lowercase())
+                    .ok_or_else(|| TlsError::UnknownCa(name.clone()))?;
+                Some(Arc::new(super::load_ca(&ca.cert)?))
+            }
+            None => None,
+        };
+        let identity = match &relay.pki {
+            Some(name) => {
+                let pki = config
+                    .pki(&name.to_lowercase())
+                    .ok_or_else(|| TlsError::UnknownPki(name.clone()))?;
+                Some(super::load_pki(&pki.name, &pki.cert, &pki.key)?)
+            }
+            None => None,
+        };
+        let limits = TlsLimits::parse(relay.protocols.as_deref(), ciphers)?;
+        OutgoingTls::new(roots, identity.as_ref(), &limits).map(Some)
+    }
+
+    /// The configuration for a session that verifies the server or not.
+    #[must_use]
+    pub fn config(&self, verify: bool) -> Arc<rustls::ClientConfig> {
+        if verify {
+            self.verified.config()
+        } else {
+            self.opportunistic.config()
+        }
+    }
 }
 
 /// Presents one certificate whenever the server asks for one.

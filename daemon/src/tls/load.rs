@@ -101,6 +101,14 @@ pub enum TlsError {
         /// What is wrong.
         reason: String,
     },
+    /// A `ciphers` value is not understood or leaves no suite.
+    #[error("ciphers \"{value}\": {reason}")]
+    Ciphers {
+        /// The value as written.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The TLS library refused a configuration.
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),

@@ -35,7 +35,9 @@
 //! # Ok(()) }
 //! ```
 
+mod ciphers;
 mod client;
+mod limits;
 mod load;
 mod server;
 mod stream;
@@ -46,7 +48,9 @@ use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 
-pub use client::{ClientTls, ServerVerification, client_config};
+pub use ciphers::{CipherError, cipher_names, parse_ciphers};
+pub use client::{ClientTls, OutgoingTls, ServerVerification, client_config, client_config_with};
+pub use limits::{TlsLimits, check_config};
 pub use load::{Pki, TlsError, load_ca, load_certs, load_pki, load_private_key};
 pub use server::{ServerTlsSettings, parse_protocols, server_config};
 pub use stream::MaybeTls;

@@ -8,7 +8,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::version::{TLS12, TLS13};
 
-use super::{Pki, TlsError};
+use super::{Pki, TlsError, TlsLimits};
 
 /// What a listener's TLS needs.
 #[derive(Clone, Debug)]
@@ -20,8 +20,8 @@ pub struct ServerTlsSettings {
     pub hostname: String,
     /// When set, clients must present a certificate issued by one of these anchors (`verify`).
     pub client_ca: Option<Arc<RootCertStore>>,
-    /// The protocol versions offered ([`parse_protocols`]); both TLS 1.2 and 1.3 by default.
-    pub protocols: Vec<&'static SupportedProtocolVersion>,
+    /// The protocol versions and cipher suites offered (`protocols`, `ciphers`).
+    pub limits: TlsLimits,
 }
 
 impl ServerTlsSettings {
@@ -32,7 +32,7 @@ impl ServerTlsSettings {
             pkis,
             hostname: hostname.to_lowercase(),
             client_ca: None,
-            protocols: vec![&TLS13, &TLS12],
+            limits: TlsLimits::default(),
         }
     }
 }
@@ -41,9 +41,9 @@ impl ServerTlsSettings {
 pub fn server_config(settings: &ServerTlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let resolver = SniResolver::new(&settings.pkis, &settings.hostname)
         .ok_or_else(|| TlsError::NoPki(settings.hostname.clone()))?;
-    let provider = super::provider();
+    let provider = settings.limits.provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&settings.protocols)?;
+        .with_protocol_versions(&settings.limits.versions)?;
     let builder = match &settings.client_ca {
         Some(roots) => {
             let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider)

@@ -29,6 +29,7 @@ const OPTIONS: &[&str] = &[
     "senders",
     "received-auth",
     "no-dsn",
+    "no-rdns",
     "proxy-v2",
     "protocols",
     "ciphers",
@@ -145,6 +146,7 @@ impl Parser<'_> {
                         "mask-src" => listener.mask_src = true,
                         "received-auth" => listener.received_auth = true,
                         "no-dsn" => listener.no_dsn = true,
+                        "no-rdns" => listener.no_rdns = true,
                         _ => listener.proxy_v2 = true,
                     }
                 }

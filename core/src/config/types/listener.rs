@@ -38,6 +38,9 @@ pub struct Listener {
     pub received_auth: bool,
     /// `no-dsn`: do not offer DSN.
     pub no_dsn: bool,
+    /// `no-rdns`: never look up the client's reverse DNS name on this listener, even when
+    /// rules (`from rdns`) or filters would use it; they see no name.
+    pub no_rdns: bool,
     /// `proxy-v2`: expect a PROXY protocol v2 header.
     pub proxy_v2: bool,
     /// `protocols STR`: TLS protocol versions.
@@ -69,6 +72,7 @@ impl Listener {
             senders: None,
             received_auth: false,
             no_dsn: false,
+            no_rdns: false,
             proxy_v2: false,
             protocols: None,
             ciphers: None,
