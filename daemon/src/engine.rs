@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use petrel_core::config::Config;
+use petrel_core::config::{Config, QueueEncryption};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
@@ -24,7 +24,7 @@ use crate::mta::Mta;
 use crate::mta::resolver::Resolver;
 use crate::platform::{Platform, Production};
 use crate::queue::scheduler::{self, SchedulerConfig, SchedulerHandle};
-use crate::queue::{Blocking, Fs, Store};
+use crate::queue::{Blocking, Fs, Sealing, Store};
 use crate::routing::{ClockedRouting, Routing, RoutingError, RoutingSetup, SharedRouting};
 use crate::service::{HandlerFactory, Service, ServiceConfig, SessionLimits};
 use crate::smtp_in::Connection;
@@ -52,6 +52,10 @@ pub struct EngineOptions {
     pub hooks: ControlHooks,
     /// Write every report event as a JSON line here (`petreld -E`; `-` for standard output).
     pub event_log: Option<PathBuf>,
+    /// The queue encryption key when the configuration says to ask for it (`queue encryption`,
+    /// `queue encryption -`): petreld reads it before start. A key written in the
+    /// configuration is taken from there.
+    pub queue_key: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -67,8 +71,30 @@ impl Default for EngineOptions {
             control_socket: None,
             hooks: ControlHooks::default(),
             event_log: None,
+            queue_key: None,
         }
     }
+}
+
+/// How the queue keeps its files (`queue compression`, `queue encryption`).
+fn queue_sealing<F: crate::queue::Fs>(
+    config: &Config,
+    options: &EngineOptions,
+    fs: &F,
+    root: &std::path::Path,
+) -> Result<Sealing, String> {
+    let key = match &config.queue.encryption {
+        None => None,
+        Some(QueueEncryption::Key(key)) => Some(key.as_str()),
+        Some(QueueEncryption::Stdin | QueueEncryption::Prompt) => Some(
+            options
+                .queue_key
+                .as_deref()
+                .ok_or("queue encryption: no key was given")?,
+        ),
+    };
+    Sealing::for_queue(fs, root, config.queue.compression, key)
+        .map_err(|e| format!("queue encryption: {e}"))
 }
 
 /// How long shutdown waits for each `proc:` table process to go.
@@ -230,10 +256,21 @@ impl Engine {
 
         let queue_root = options.data_dir.join("queue");
         let seed = (ids.next_id() >> 32) as u32;
-        let (store, recovered) =
-            Store::open(platform.fs(), platform.blocking(), queue_root.clone(), seed)
-                .await
-                .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
+        let sealing = queue_sealing(config, &options, &*platform.fs(), &queue_root)?;
+        tracing::info!(
+            compression = config.queue.compression,
+            encryption = sealing.encrypts(),
+            "queue files at rest"
+        );
+        let (store, recovered) = Store::open_sealed(
+            platform.fs(),
+            platform.blocking(),
+            queue_root.clone(),
+            seed,
+            sealing,
+        )
+        .await
+        .map_err(|e| format!("queue {}: {e}", queue_root.display()))?;
         let queued: usize = recovered.iter().map(|r| r.envelopes.len()).sum();
         tracing::info!(queue = %queue_root.display(), messages = recovered.len(), envelopes = queued, "queue recovered");
 

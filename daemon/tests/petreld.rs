@@ -423,3 +423,66 @@ async fn wait_for_deferral(
         }
     }
 }
+
+/// Runs petreld in `dir` with `stdin` as its standard input until it listens (then stops it
+/// with SIGTERM) or exits; returns its standard error.
+fn run_with_stdin(dir: &std::path::Path, port: u16, stdin: &[u8]) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_petreld"))
+        .current_dir(dir)
+        .args(["-f", "smtpd.conf", "-d", "data"])
+        .args(["-D", &format!("port={port}")])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            // Exited before listening.
+            let status = child.wait().unwrap();
+            return (status.success(), text);
+        }
+        text.push_str(&line);
+        if line.contains("listening") {
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    (true, text)
+}
+
+#[test]
+fn the_queue_key_is_read_from_standard_input_and_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = "queue compression\nqueue encryption -\n\
+                listen on 127.0.0.1 port $port\nmatch from any for local reject\n";
+    std::fs::write(dir.path().join("smtpd.conf"), conf).unwrap();
+    let (started, log) = run_with_stdin(dir.path(), free_port(), b"first key\n");
+    assert!(started, "{log}");
+    assert!(log.contains("encryption=true"), "{log}");
+    assert!(dir.path().join("data/queue/encryption").exists());
+    // Another key: the daemon refuses to start rather than take every file for a damaged one.
+    let (started, log) = run_with_stdin(dir.path(), free_port(), b"second key\n");
+    assert!(!started);
+    assert!(
+        log.contains("queue encryption: the queue encryption key is not the one"),
+        "{log}"
+    );
+    let (started, log) = run_with_stdin(dir.path(), free_port(), b"first key\n");
+    assert!(started, "{log}");
+    // `queue encryption` with no key asks on a terminal, and standard input is not one here.
+    let conf = conf.replace("queue encryption -", "queue encryption");
+    std::fs::write(dir.path().join("smtpd.conf"), conf).unwrap();
+    let (started, log) = run_with_stdin(dir.path(), free_port(), b"first key\n");
+    assert!(!started);
+    assert!(log.contains("write `queue encryption -`"), "{log}");
+}

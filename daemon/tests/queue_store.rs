@@ -10,7 +10,7 @@ use std::sync::Arc;
 use memfs::MemFs;
 use petrel_core::Time;
 use petrel_core::queue::{Envelope, EnvelopeId, MsgId};
-use petrel_daemon::queue::{Inline, RealFs, Store, StoreError, TokioBlocking};
+use petrel_daemon::queue::{Fs, Inline, RealFs, Sealing, Store, TokioBlocking};
 
 fn envelope(msg: MsgId, n: u32, rcpt: &str) -> Envelope {
     Envelope::new(
@@ -124,9 +124,15 @@ async fn large_messages_spill_to_disk_and_abandoned_ones_are_removed() {
 }
 
 #[tokio::test]
-async fn a_damaged_message_file_is_reported_not_delivered() {
+async fn a_damaged_message_file_is_moved_aside_not_delivered() {
     let fs = MemFs::default();
     let (store, _) = open(&fs).await;
+    let mut keep = store.begin();
+    keep.write(b"content\r\n").await;
+    let kept = keep.msg();
+    keep.commit(&[envelope(kept, 0, "a@example.net")])
+        .await
+        .unwrap();
     let mut inc = store.begin();
     inc.write(b"content\r\n").await;
     let msg = inc.msg();
@@ -134,10 +140,165 @@ async fn a_damaged_message_file_is_reported_not_delivered() {
         .await
         .unwrap();
     fs.corrupt(&root().join("messages").join(msg.to_string()), b"truncated");
-    let err = Store::open(Arc::new(fs.clone()), Inline, root(), 1)
+    // The start goes on with the other messages; the damaged one waits in corrupt/.
+    let (_, recovered) = open(&fs).await;
+    assert_eq!(
+        recovered.iter().map(|r| r.msg).collect::<Vec<_>>(),
+        vec![kept]
+    );
+    assert_eq!(fs.list(&root().join("corrupt")), vec![msg.to_string()]);
+}
+
+/// Every combination of `queue compression` and `queue encryption`.
+fn sealings() -> Vec<Sealing> {
+    vec![
+        Sealing::compressed(),
+        Sealing::with_key(false, [1; 32]),
+        Sealing::with_key(true, [1; 32]),
+    ]
+}
+
+async fn open_sealed(
+    fs: &MemFs,
+    sealing: &Sealing,
+) -> (Store<MemFs, Inline>, Vec<petrel_daemon::queue::Recovered>) {
+    Store::open_sealed(Arc::new(fs.clone()), Inline, root(), 42, sealing.clone())
         .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sealed_queue_round_trips_small_and_spilled_messages_across_a_crash() {
+    for sealing in sealings() {
+        let fs = MemFs::default();
+        let (store, _) = open_sealed(&fs, &sealing).await;
+        let small = b"Subject: small\r\n\r\nsecret words\r\n".to_vec();
+        // Larger than what is kept in memory: written (and sealed) as it arrives.
+        let large: Vec<u8> = (0..700_000u32)
+            .map(|i| b"Subject: large secret words\r\n"[(i % 29) as usize])
+            .collect();
+        let mut ids = Vec::new();
+        for content in [&small, &large] {
+            let mut inc = store.begin();
+            for piece in content.chunks(65_000) {
+                inc.write(piece).await;
+            }
+            let msg = inc.msg();
+            inc.commit(&[
+                envelope(msg, 0, "b@example.net"),
+                envelope(msg, 1, "c@example.net"),
+            ])
+            .await
+            .unwrap();
+            ids.push(msg);
+        }
+        // Envelope updates are sealed too.
+        let mut changed = envelope(ids[0], 1, "c@example.net");
+        changed.attempts = 3;
+        store.update(ids[0], &[changed.clone()]).await.unwrap();
+        fs.crash();
+        let (store, mut recovered) = open_sealed(&fs, &sealing).await;
+        recovered.sort_by_key(|r| ids.iter().position(|i| *i == r.msg));
+        assert_eq!(recovered.len(), 2, "{sealing:?}");
+        assert_eq!(recovered[0].envelopes, vec![changed]);
+        assert_eq!(recovered[1].envelopes.len(), 2);
+        assert_eq!(store.read_content(ids[0]).await.unwrap(), small);
+        assert_eq!(store.read_content(ids[1]).await.unwrap(), large);
+        if sealing.encrypts() {
+            for dir in ["messages", "envelopes"] {
+                for name in fs.list(&root().join(dir)) {
+                    let data = fs.read(&root().join(dir).join(&name)).unwrap();
+                    assert!(
+                        !data
+                            .windows(12)
+                            .any(|w| w == b"secret words" || w == b"b@example.ne"),
+                        "{dir}/{name} shows its content"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tampered_truncated_or_planted_files_are_never_recovered() {
+    let sealing = Sealing::with_key(true, [4; 32]);
+    let fs = MemFs::default();
+    let (store, _) = open_sealed(&fs, &sealing).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut inc = store.begin();
+        inc.write(format!("Subject: {i}\r\n\r\nbody\r\n").as_bytes())
+            .await;
+        let msg = inc.msg();
+        inc.commit(&[envelope(msg, 0, "b@example.net")])
+            .await
+            .unwrap();
+        ids.push(msg);
+    }
+    store
+        .update(ids[3], &[envelope(ids[3], 0, "b@example.net")])
+        .await
+        .unwrap();
+    let path = |dir: &str, msg: MsgId| root().join(dir).join(msg.to_string());
+    // One byte changed in the middle of a message.
+    let mut data = fs.read(&path("messages", ids[0])).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 1;
+    fs.corrupt(&path("messages", ids[0]), &data);
+    // A message cut short.
+    let data = fs.read(&path("messages", ids[1])).unwrap();
+    fs.corrupt(&path("messages", ids[1]), &data[..data.len() - 10]);
+    // A message replaced by a plain one, as anyone able to write the folder could.
+    fs.corrupt(
+        &path("messages", ids[2]),
+        b"Subject: planted\r\n\r\nPETRELQ1 00000000000000000020 00000000000000000000\n",
+    );
+    // An envelopes file moved over from another message.
+    let other = fs.read(&path("envelopes", ids[3])).unwrap();
+    let mut inc = store.begin();
+    inc.write(b"Subject: five\r\n\r\n").await;
+    let fifth = inc.msg();
+    inc.commit(&[envelope(fifth, 0, "b@example.net")])
+        .await
+        .unwrap();
+    drop(store);
+    let mut w = fs.create(&path("envelopes", fifth)).unwrap();
+    std::io::Write::write_all(&mut w, &other).unwrap();
+    drop(w);
+    let (_, recovered) = open_sealed(&fs, &sealing).await;
+    assert_eq!(
+        recovered.iter().map(|r| r.msg).collect::<Vec<_>>(),
+        vec![ids[3]]
+    );
+    let mut moved = fs.list(&root().join("corrupt"));
+    moved.sort();
+    let mut expected: Vec<String> = [ids[0], ids[1], ids[2], fifth]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    expected.push(format!("{fifth}.envelopes"));
+    expected.sort();
+    assert_eq!(moved, expected);
+}
+
+#[tokio::test]
+async fn a_compressed_queue_reads_its_files_after_compression_is_turned_off() {
+    let fs = MemFs::default();
+    let (store, _) = open_sealed(&fs, &Sealing::compressed()).await;
+    let mut inc = store.begin();
+    inc.write(b"Subject: x\r\n\r\nbody\r\n").await;
+    let msg = inc.msg();
+    inc.commit(&[envelope(msg, 0, "b@example.net")])
+        .await
+        .unwrap();
+    drop(store);
+    let (store, recovered) = open(&fs).await;
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(
+        store.read_content(msg).await.unwrap(),
+        b"Subject: x\r\n\r\nbody\r\n"
+    );
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::sync::Arc;
 
+use petrel_core::config::QueueEncryption;
 use petrel_daemon::config_file;
 use petrel_daemon::control::server::{ConfigLoader, LogSwitch};
 use petrel_daemon::control::{ControlHooks, socket_path};
@@ -101,8 +102,26 @@ fn main() -> ExitCode {
         })
     };
 
+    let queue_key = match &config.queue.encryption {
+        Some(QueueEncryption::Stdin) => match read_key_from_stdin() {
+            Ok(key) => Some(key),
+            Err(e) => {
+                eprintln!("queue encryption: cannot read the key from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Some(QueueEncryption::Prompt) => match ask_for_key() {
+            Ok(key) => Some(key),
+            Err(e) => {
+                eprintln!("queue encryption: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let options = EngineOptions {
+        queue_key,
         hostname: host_name(),
         data_dir: cwd.join(&args.data_dir),
         base: cwd.join(base),
@@ -230,6 +249,35 @@ impl Signals {
 }
 
 /// The machine's host name, for the greeting.
+/// `queue encryption -`: the first line of standard input.
+fn read_key_from_stdin() -> std::io::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// `queue encryption` with no key: asked for on the terminal, without echo.
+fn ask_for_key() -> Result<String, String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    if !std::io::IsTerminal::is_terminal(&stdin) {
+        return Err(
+            "the key is asked for on a terminal, and standard input is not one; \
+             write `queue encryption -` to read it from standard input"
+                .into(),
+        );
+    }
+    let saved = tcgetattr(&stdin).map_err(|e| e.to_string())?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).map_err(|e| e.to_string())?;
+    eprint!("queue encryption key: ");
+    let key = read_key_from_stdin();
+    let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    eprintln!();
+    key.map_err(|e| e.to_string())
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

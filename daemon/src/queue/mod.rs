@@ -3,7 +3,9 @@
 
 pub mod fs;
 pub mod scheduler;
+pub mod seal;
 pub mod store;
 
 pub use fs::{Blocking, Fs, FsFile, Inline, RealFs, TokioBlocking};
+pub use seal::{SealError, Sealing};
 pub use store::{Incoming, Recovered, Store, StoreError};

@@ -21,6 +21,14 @@
 //! current set is written to `envelopes/<msgid>` (synced, renamed into place), which takes
 //! precedence over the copy in the message file. A crash between the removal of a message's
 //! two files leaves an orphan that the next start removes.
+//!
+//! # At rest
+//!
+//! With `queue compression` or `queue encryption`, every file is written through
+//! [`Sealing`](super::seal::Sealing) as it is produced, so a large message is sealed as it
+//! arrives and the commit protocol above is unchanged: the sealed file is what gets synced
+//! and renamed. A file that does not open (changed, truncated, planted, another key) is never
+//! delivered: recovery moves it to `<root>/corrupt/` and says so in the log.
 
 use std::collections::HashSet;
 use std::io::{self, Write as _};
@@ -32,6 +40,7 @@ use petrel_core::queue::{Envelope, MsgId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::fs::{Blocking, Fs, FsFile};
+use super::seal::{SealWriter, Sealing};
 
 /// Content kept in memory before it is written to the incoming file: most messages never
 /// touch the disk before their commit, which then costs a single write.
@@ -90,6 +99,7 @@ struct Inner<F: Fs, B: Blocking> {
     in_use: Mutex<HashSet<MsgId>>,
     committer: mpsc::UnboundedSender<CommitRequest>,
     next_id: Mutex<u32>,
+    sealing: Sealing,
 }
 
 /// The queue store. Cheap to clone.
@@ -121,17 +131,31 @@ struct CommitRequest {
 impl<F: Fs, B: Blocking> Store<F, B> {
     /// Opens (creating if needed) the queue under `root`, discards messages that were never
     /// committed, and returns every committed message with its envelopes. `seed` starts the
-    /// message-id sequence (the shell passes something random).
+    /// message-id sequence (the shell passes something random). Files are stored as they are.
     pub async fn open(
         fs: Arc<F>,
         blocking: B,
         root: PathBuf,
         seed: u32,
     ) -> Result<(Store<F, B>, Vec<Recovered>), StoreError> {
+        Store::open_sealed(fs, blocking, root, seed, Sealing::plain()).await
+    }
+
+    /// [`open`](Self::open), with files compressed or encrypted as `sealing` says.
+    pub async fn open_sealed(
+        fs: Arc<F>,
+        blocking: B,
+        root: PathBuf,
+        seed: u32,
+        sealing: Sealing,
+    ) -> Result<(Store<F, B>, Vec<Recovered>), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let fs2 = fs.clone();
         let root2 = root.clone();
-        let recovered = blocking.run(move || recover(&*fs2, &root2)).await?;
+        let sealing2 = sealing.clone();
+        let recovered = blocking
+            .run(move || recover(&*fs2, &root2, &sealing2))
+            .await?;
         let in_use = recovered.iter().map(|r| r.msg).collect();
         let inner = Arc::new(Inner {
             fs,
@@ -140,6 +164,7 @@ impl<F: Fs, B: Blocking> Store<F, B> {
             in_use: Mutex::new(in_use),
             committer: tx,
             next_id: Mutex::new(seed),
+            sealing,
         });
         tokio::spawn(committer(
             inner.fs.clone(),
@@ -200,10 +225,17 @@ impl<F: Fs, B: Blocking> Store<F, B> {
     pub async fn read_content(&self, msg: MsgId) -> Result<Vec<u8>, StoreError> {
         let fs = self.inner.fs.clone();
         let path = self.path("messages", msg);
+        let sealing = self.inner.sealing.clone();
         self.inner
             .blocking
             .run(move || {
                 let data = fs.read(&path).map_err(io_err(&path))?;
+                let data = sealing.read(&file_id(msg, MESSAGE), data).map_err(|e| {
+                    StoreError::Corrupt {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
                 let (content_len, _) =
                     parse_trailer(&data).map_err(|reason| StoreError::Corrupt {
                         path: path.clone(),
@@ -221,13 +253,15 @@ impl<F: Fs, B: Blocking> Store<F, B> {
         let fs = self.inner.fs.clone();
         let dir = self.inner.root.join("envelopes");
         let text = serialize_envelopes(envelopes);
+        let sealing = self.inner.sealing.clone();
         self.inner
             .blocking
             .run(move || {
                 let tmp = dir.join(format!("{msg}.tmp"));
                 let path = dir.join(msg.to_string());
+                let bytes = sealing.store(&file_id(msg, ENVELOPES), text.into_bytes());
                 let mut file = fs.create(&tmp).map_err(io_err(&tmp))?;
-                file.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+                file.write_all(&bytes).map_err(io_err(&tmp))?;
                 file.sync_all().map_err(io_err(&tmp))?;
                 drop(file);
                 fs.rename(&tmp, &path).map_err(io_err(&path))?;
@@ -277,9 +311,49 @@ pub struct Incoming<F: Fs, B: Blocking> {
     store: Store<F, B>,
     msg: MsgId,
     buffer: Vec<u8>,
-    file: Option<F::File>,
+    file: Option<Sink<F::File>>,
     spilled: usize,
     failed: Option<io::Error>,
+}
+
+/// The incoming file: written as it is, or sealed as it goes.
+enum Sink<W: std::io::Write> {
+    Plain(W),
+    // Boxed: the deflate state is large, and most queues write plain files.
+    Sealed(Box<SealWriter<W>>),
+}
+
+impl<W: std::io::Write> Sink<W> {
+    fn create<F: Fs<File = W>>(
+        fs: &F,
+        path: &Path,
+        sealing: &Sealing,
+        msg: MsgId,
+    ) -> io::Result<Sink<W>> {
+        let file = fs.create(path)?;
+        if sealing.is_plain() {
+            Ok(Sink::Plain(file))
+        } else {
+            sealing
+                .writer(&file_id(msg, MESSAGE), file)
+                .map(|w| Sink::Sealed(Box::new(w)))
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(data),
+            Sink::Sealed(w) => w.write_all(data),
+        }
+    }
+
+    /// The file, with everything written (a sealed file's last frame included).
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Sealed(w) => (*w).finish(),
+        }
+    }
 }
 
 impl<F: Fs, B: Blocking> std::fmt::Debug for Incoming<F, B> {
@@ -327,6 +401,8 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
         let data = std::mem::take(&mut self.buffer);
         let file = self.file.take();
         let len = data.len();
+        let sealing = self.store.inner.sealing.clone();
+        let msg = self.msg;
         let file = self
             .store
             .inner
@@ -334,7 +410,7 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
             .run(move || {
                 let mut file = match file {
                     Some(f) => f,
-                    None => fs.create(&path)?,
+                    None => Sink::create(&*fs, &path, &sealing, msg)?,
                 };
                 file.write_all(&data)?;
                 Ok::<_, io::Error>(file)
@@ -358,6 +434,8 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
         let env_text = serialize_envelopes(envelopes);
         let file = self.file.take();
         let path = incoming.clone();
+        let sealing = self.store.inner.sealing.clone();
+        let msg = self.msg;
         self.store
             .inner
             .blocking
@@ -365,12 +443,13 @@ impl<F: Fs, B: Blocking> Incoming<F, B> {
                 let written = (|| {
                     let mut file = match file {
                         Some(f) => f,
-                        None => fs.create(&path)?,
+                        None => Sink::create(&*fs, &path, &sealing, msg)?,
                     };
                     file.write_all(&content)?;
                     file.write_all(env_text.as_bytes())?;
                     let trailer = format!("PETRELQ1 {content_len:020} {:020}\n", env_text.len());
                     file.write_all(trailer.as_bytes())?;
+                    let mut file = file.finish()?;
                     if bugs::active(Bug::AckBeforeSync) {
                         // Deliberate bug (simulator tests only): acknowledged unsynced.
                         return Ok(());
@@ -516,8 +595,72 @@ fn parse_trailer(data: &[u8]) -> Result<(usize, usize), String> {
     Ok((content_len, env_len))
 }
 
-/// Start-up recovery: discard incoming files, load committed messages, remove orphans.
-fn recover<F: Fs>(fs: &F, root: &Path) -> Result<Vec<Recovered>, StoreError> {
+/// What a queue file holds, in the identity a sealed file is bound to.
+const MESSAGE: &str = "message";
+const ENVELOPES: &str = "envelopes";
+
+/// The identity a sealed file is written for: a file moved to another message's name, or an
+/// envelopes file swapped for a message file, does not open.
+fn file_id(msg: MsgId, kind: &str) -> String {
+    format!("{msg}/{kind}")
+}
+
+/// A committed message's envelopes, read from its files: the envelopes file when there is one,
+/// else the copy in the message file.
+fn load_message<F: Fs>(
+    fs: &F,
+    root: &Path,
+    msg: MsgId,
+    sealing: &Sealing,
+) -> Result<Vec<Envelope>, StoreError> {
+    let path = root.join("messages").join(msg.to_string());
+    let corrupt = |path: &Path, reason: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let data = fs.read(&path).map_err(io_err(&path))?;
+    let data = sealing
+        .read(&file_id(msg, MESSAGE), data)
+        .map_err(|e| corrupt(&path, e.to_string()))?;
+    let (content_len, env_len) = parse_trailer(&data).map_err(|r| corrupt(&path, r))?;
+    let override_path = root.join("envelopes").join(msg.to_string());
+    let text = match fs.read(&override_path) {
+        Ok(bytes) => {
+            let bytes = sealing
+                .read(&file_id(msg, ENVELOPES), bytes)
+                .map_err(|e| corrupt(&override_path, e.to_string()))?;
+            String::from_utf8(bytes).map_err(|_| corrupt(&override_path, "not UTF-8".into()))?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            String::from_utf8_lossy(&data[content_len..content_len + env_len]).into_owned()
+        }
+        Err(e) => return Err(io_err(&override_path)(e)),
+    };
+    parse_envelopes(&text).map_err(|r| corrupt(&path, r))
+}
+
+/// Moves a message that does not load out of the queue, into `<root>/corrupt/`, so that it is
+/// never delivered and never stops a start; the operator finds it there.
+fn quarantine<F: Fs>(fs: &F, root: &Path, name: &str) -> Result<(), StoreError> {
+    let corrupt = root.join("corrupt");
+    fs.create_dir_all(&corrupt).map_err(io_err(&corrupt))?;
+    for (dir, suffix) in [("messages", ""), ("envelopes", ".envelopes")] {
+        let from = root.join(dir).join(name);
+        let to = corrupt.join(format!("{name}{suffix}"));
+        match fs.rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&from)(e)),
+        }
+    }
+    fs.sync_dir(&corrupt).map_err(io_err(&corrupt))?;
+    let messages = root.join("messages");
+    fs.sync_dir(&messages).map_err(io_err(&messages))
+}
+
+/// Start-up recovery: discard incoming files, load committed messages (moving the ones that
+/// do not load to `corrupt/`), remove orphans.
+fn recover<F: Fs>(fs: &F, root: &Path, sealing: &Sealing) -> Result<Vec<Recovered>, StoreError> {
     for dir in ["incoming", "messages", "envelopes"] {
         let path = root.join(dir);
         fs.create_dir_all(&path).map_err(io_err(&path))?;
@@ -538,28 +681,21 @@ fn recover<F: Fs>(fs: &F, root: &Path) -> Result<Vec<Recovered>, StoreError> {
             tracing::warn!(file = %path.display(), "ignoring a file that is not a queued message");
             continue;
         };
-        let data = fs.read(&path).map_err(io_err(&path))?;
-        let (content_len, env_len) = match parse_trailer(&data) {
-            Ok(lens) => lens,
-            Err(reason) => return Err(StoreError::Corrupt { path, reason }),
-        };
-        let override_path = envelopes_dir.join(&name);
-        let text = match fs.read(&override_path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| StoreError::Corrupt {
-                path: override_path.clone(),
-                reason: "not UTF-8".into(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                String::from_utf8_lossy(&data[content_len..content_len + env_len]).into_owned()
+        match load_message(fs, root, msg, sealing) {
+            Ok(envelopes) => {
+                known.insert(name);
+                found.push(Recovered { msg, envelopes });
             }
-            Err(e) => return Err(io_err(&override_path)(e)),
-        };
-        let envelopes = parse_envelopes(&text).map_err(|reason| StoreError::Corrupt {
-            path: path.clone(),
-            reason,
-        })?;
-        known.insert(name);
-        found.push(Recovered { msg, envelopes });
+            Err(e @ StoreError::Corrupt { .. }) => {
+                tracing::error!(
+                    error = %e,
+                    moved_to = %root.join("corrupt").display(),
+                    "refusing a damaged queue file: the message will not be delivered"
+                );
+                quarantine(fs, root, &name)?;
+            }
+            Err(e) => return Err(e),
+        }
     }
     for name in fs
         .read_dir(&envelopes_dir)

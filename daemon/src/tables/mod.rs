@@ -222,7 +222,20 @@ impl Reloader {
             }
         };
         self.routing.replace(routing);
-        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        let previous = std::mem::replace(
+            &mut *self.config.lock().unwrap_or_else(|e| e.into_inner()),
+            config,
+        );
+        let now = self.config();
+        if previous.queue.compression != now.queue.compression
+            || previous.queue.encryption != now.queue.encryption
+        {
+            // The store seals files with what it was opened with; switching while files are
+            // being written would mix formats under one key.
+            tracing::warn!(
+                "`queue compression` and `queue encryption` take effect at the next start"
+            );
+        }
         let report = self.report();
         tracing::info!("configuration reloaded: {report}");
         Ok(report)
