@@ -216,6 +216,22 @@ impl Engine {
                 l.server = Arc::new(server);
             }
         }
+        let enqueue = &mut service_config.enqueue;
+        if !enqueue.facts.filters.is_empty() || options.event_log.is_some() {
+            let mut server = (*enqueue.server).clone();
+            server.trace = true;
+            enqueue.server = Arc::new(server);
+        }
+        if platform.keeps_files() {
+            // `sendmail` finds the daemon here (a simulated host has no such socket).
+            std::fs::create_dir_all(&options.data_dir)
+                .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
+            enqueue.path = Some(options.data_dir.join(crate::service::ENQUEUE_SOCKET));
+            enqueue.transcripts = options
+                .transcripts
+                .clone()
+                .map(crate::transcript::TranscriptDir);
+        }
         let (names, addrs) = local_names(&service_config, &options.hostname);
         let ids = Arc::new(IdGenerator::with_seed(platform.id_seed()));
         let clock = platform.clock();
@@ -371,6 +387,19 @@ impl Engine {
         });
         let (stop, stop_rx) = watch::channel(false);
         let service = tokio::spawn(service.run(factory, stop_rx));
+        if platform.keeps_files() {
+            // Anyone may leave a message here while the daemon is down (`sendmail`).
+            let offline = crate::submit::offline_dir(&options.data_dir);
+            if let Err(e) = crate::submit::create_offline_dir(&offline) {
+                tracing::warn!(dir = %offline.display(), error = %e, "no offline queue");
+            }
+            let max = config.smtp.max_message_size.saturating_add(1 << 20);
+            tokio::spawn(crate::offline::run(
+                options.data_dir.clone(),
+                max,
+                stop.subscribe(),
+            ));
+        }
         Ok(Engine {
             addrs,
             scheduler,

@@ -181,21 +181,19 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     /// A handler for the session on `conn`.
     #[must_use]
     pub fn new(ctx: InboundContext<F, B, C>, conn: Connection) -> Inbound<F, B, C> {
-        let mut facts = SessionFacts::ip(conn.peer.ip());
+        let mut facts = match conn.local_user {
+            Some(_) => SessionFacts::socket(),
+            None => SessionFacts::ip(conn.peer.ip()),
+        };
         facts.tag = ctx.listener.tag.clone();
+        let (src, dest) = endpoints(&conn);
         let filters = ctx.filters.as_ref().and_then(|set| {
             (!ctx.listener.filters.is_empty() || set.event_log().is_some()).then(|| {
-                SessionFilters::new(
-                    set.clone(),
-                    &ctx.listener.filters,
-                    conn.id,
-                    conn.peer,
-                    conn.local,
-                )
+                SessionFilters::new(set.clone(), &ctx.listener.filters, conn.id, &src, &dest)
             })
         });
         let filter_facts = Facts {
-            src: Some(conn.peer.ip()),
+            src: conn.local_user.is_none().then(|| conn.peer.ip()),
             ..Facts::default()
         };
         Inbound {
@@ -387,6 +385,18 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
     }
 }
 
+/// Where a session comes from and arrives, as reports write them: addresses, or the enqueue
+/// socket's path for both.
+fn endpoints(conn: &Connection) -> (Endpoint, Endpoint) {
+    match &conn.local_user {
+        Some(p) => (
+            Endpoint::Unix(p.socket.clone()),
+            Endpoint::Unix(p.socket.clone()),
+        ),
+        None => (Endpoint::Inet(conn.peer), Endpoint::Inet(conn.local)),
+    }
+}
+
 fn rcpt_text(to: &ForwardPath) -> String {
     match to {
         ForwardPath::Postmaster(p) => p.clone(),
@@ -425,14 +435,14 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
         self.report(ReportEvent::LinkConnect {
             rdns: rdns.clone(),
             fcrdns,
-            src: Endpoint::Inet(self.conn.peer),
-            dest: Endpoint::Inet(self.conn.local),
+            src: endpoints(&self.conn).0,
+            dest: endpoints(&self.conn).1,
         });
-        let param = format!(
-            "{}|{}",
-            rdns.replace('|', "?"),
-            bare_src(Some(self.conn.peer.ip()))
-        );
+        let src = match &self.conn.local_user {
+            Some(p) => format!("unix:{}", p.socket),
+            None => bare_src(Some(self.conn.peer.ip())),
+        };
+        let param = format!("{}|{src}", rdns.replace('|', "?"));
         match self.filter(Phase::Connect, &param).await {
             Some(v) => verdict_decision(v).unwrap_or(Decision::Accept),
             None => Decision::Accept,

@@ -24,6 +24,9 @@
 //! - [`mta`]: smtp-out: DNS, connection plans walked over TCP (and TLS), delivery outcomes.
 //! - [`passwd_hash`]: password hashes for credentials tables (`encrypt`).
 //! - [`spf`]: every network a domain's SPF record allows (`spf walk`).
+//! - [`submit`]: local submission (`sendmail`): the enqueue socket's client and the offline
+//!   queue.
+//! - [`offline`]: the daemon taking messages from the offline queue.
 
 pub mod auth;
 pub mod child;
@@ -38,6 +41,7 @@ pub mod inbound;
 pub mod listener;
 pub mod mda;
 pub mod mta;
+pub mod offline;
 pub mod passwd_hash;
 pub mod platform;
 pub mod queue;
@@ -45,6 +49,7 @@ pub mod routing;
 pub mod service;
 pub mod smtp_in;
 pub mod spf;
+pub mod submit;
 pub mod tables;
 pub mod tls;
 pub mod transcript;

@@ -53,8 +53,9 @@ pub trait Platform: Send + Sync + 'static {
     fn tls(&self) -> Option<Arc<dyn TlsUpgrade>>;
     /// The seed of session and message identifiers.
     fn id_seed(&self) -> u64;
-    /// Whether state outside the queue (the greylist) is kept in files of the real machine.
-    /// A simulated host has no such files: its greylist lives in memory.
+    /// Whether state outside the queue (the greylist, the enqueue socket) lives in files of the
+    /// real machine. A simulated host has no such files: its greylist lives in memory, and it
+    /// has no enqueue socket.
     fn keeps_files(&self) -> bool {
         true
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use petrel_core::config::{AddressFamily, Config, ListenOn, Listener, TlsMode};
 use petrel_core::session::server::{AuthPolicy, ServerConfig, TlsPolicy};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -57,6 +57,60 @@ pub struct ServiceConfig {
     pub listeners: Vec<ListenerConfig>,
     /// How many sessions may be open at once.
     pub limits: SessionLimits,
+    /// The local enqueue socket.
+    pub enqueue: EnqueueConfig,
+}
+
+/// The local enqueue socket: `sendmail` and `petrelctl sendmail` speak SMTP to it, and its
+/// sessions match `from socket` and `from local`. It always exists on the real machine, as
+/// OpenSMTPD's does; `listen on socket` only gives it options (`filter`, `tag`, `mask-src`,
+/// `no-dsn`). Anyone on the machine may connect (mode 0666): the session knows who did, from
+/// the kernel.
+#[derive(Clone, Debug)]
+pub struct EnqueueConfig {
+    /// Where it is; none when `None` (the engine sets it on the real machine).
+    pub path: Option<std::path::PathBuf>,
+    /// The server machine's settings for its sessions.
+    pub server: Arc<ServerConfig>,
+    /// Its settings that the session handler needs.
+    pub facts: ListenerFacts,
+    /// Where to record its sessions (`petreld -T`).
+    pub transcripts: Option<crate::transcript::TranscriptDir>,
+}
+
+/// The file name of the enqueue socket in the daemon's state folder.
+pub const ENQUEUE_SOCKET: &str = "enqueue.sock";
+
+impl EnqueueConfig {
+    /// The socket's settings from `listen on socket` (if the configuration has one).
+    fn from_config(config: &Config, server_name: &str) -> EnqueueConfig {
+        let l = config.listeners.iter().find(|l| l.on == ListenOn::Socket);
+        let server = Arc::new(ServerConfig {
+            hostname: server_name.to_owned(),
+            max_message_size: config.smtp.max_message_size,
+            max_recipients: usize::try_from(config.smtp.max_rcpt).unwrap_or(usize::MAX),
+            max_messages: usize::try_from(config.smtp.max_mails).unwrap_or(usize::MAX),
+            dsn: !l.is_some_and(|l| l.no_dsn),
+            tls: TlsPolicy::Off,
+            auth: AuthPolicy::Off,
+            ..ServerConfig::default()
+        });
+        let facts = ListenerFacts {
+            hostname: server_name.to_owned(),
+            tag: l.and_then(|l| l.tag.clone()),
+            mask_src: l.is_some_and(|l| l.mask_src),
+            filters: l
+                .map(|l| crate::filter::set::flatten(config, l.filter.as_ref()))
+                .unwrap_or_default(),
+            ..ListenerFacts::default()
+        };
+        EnqueueConfig {
+            path: None,
+            server,
+            facts,
+            transcripts: None,
+        }
+    }
 }
 
 /// Bounds on concurrent sessions, over all listeners together.
@@ -201,7 +255,7 @@ impl ServiceConfig {
         let needs_rdns = crate::inbound::needs_rdns(config);
         for l in &config.listeners {
             if l.on == ListenOn::Socket {
-                // The local enqueue socket arrives with local submission.
+                // The enqueue socket: see `EnqueueConfig`.
                 continue;
             }
             let hostname = l.hostname.clone().unwrap_or_else(|| server_name.to_owned());
@@ -247,6 +301,7 @@ impl ServiceConfig {
         Ok(ServiceConfig {
             listeners,
             limits: SessionLimits::default(),
+            enqueue: EnqueueConfig::from_config(config, server_name),
         })
     }
 }
@@ -380,6 +435,7 @@ fn interface_addresses(name: &str, v4: bool, v6: bool) -> Result<Vec<IpAddr>, St
 /// any [`crate::listener::Listener`] in the simulator.
 pub struct Service<L: Bound = TcpListener> {
     listeners: Vec<(L, ListenerConfig)>,
+    enqueue: Option<(UnixListener, EnqueueConfig)>,
     limits: SessionLimits,
     clock: Arc<dyn Clock>,
     ids: Arc<IdGenerator>,
@@ -409,8 +465,37 @@ impl Service {
                 }
             }
         }
-        Service::from_bound(listeners, last_error, config.limits)
+        let enqueue = bind_enqueue(&config.enqueue)?;
+        Service::from_bound(listeners, last_error, config.limits, enqueue)
     }
+}
+
+/// Binds the enqueue socket, when it has a path: a socket left by a daemon that did not stop
+/// cleanly is replaced, and anyone may connect.
+fn bind_enqueue(
+    config: &EnqueueConfig,
+) -> Result<Option<(UnixListener, EnqueueConfig)>, ServiceError> {
+    let Some(path) = &config.path else {
+        return Ok(None);
+    };
+    let bind = || {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(path)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        Ok(listener)
+    };
+    let listener = bind().map_err(|e| {
+        ServiceError::Bind(io::Error::new(
+            e.kind(),
+            format!("enqueue socket {}: {e}", path.display()),
+        ))
+    })?;
+    Ok(Some((listener, config.clone())))
 }
 
 impl<L: Bound> Service<L> {
@@ -432,13 +517,15 @@ impl<L: Bound> Service<L> {
                 }
             }
         }
-        Service::from_bound(listeners, last_error, config.limits)
+        let enqueue = bind_enqueue(&config.enqueue)?;
+        Service::from_bound(listeners, last_error, config.limits, enqueue)
     }
 
     fn from_bound(
         listeners: Vec<(L, ListenerConfig)>,
         last_error: Option<io::Error>,
         limits: SessionLimits,
+        enqueue: Option<(UnixListener, EnqueueConfig)>,
     ) -> Result<Self, ServiceError> {
         if listeners.is_empty() {
             let e = last_error.unwrap_or_else(|| io::Error::other("no listen address configured"));
@@ -446,6 +533,7 @@ impl<L: Bound> Service<L> {
         }
         Ok(Service {
             listeners,
+            enqueue,
             limits,
             clock: Arc::new(SystemClock),
             ids: Arc::new(IdGenerator::new()),
@@ -495,6 +583,15 @@ impl<L: Bound> Service<L> {
             };
             let stop = shutdown.clone();
             accepts.spawn(accept_loop(listener, config, shared, stop));
+        }
+        if let Some((listener, config)) = self.enqueue {
+            let shared = Shared {
+                factory: factory.clone(),
+                ids: ids.clone(),
+                counter: counter.clone(),
+                clock: self.clock.clone(),
+            };
+            accepts.spawn(enqueue_loop(listener, config, shared, shutdown.clone()));
         }
         let _ = shutdown.wait_for(|stop| *stop).await;
         tracing::info!("shutting down");
@@ -597,6 +694,7 @@ async fn accept_loop<H: HandlerFactory, L: Bound>(
             id: ids.next_id(),
             peer,
             local,
+            local_user: None,
         };
         let server = config.server.clone();
         let security = config.security.clone();
@@ -626,6 +724,90 @@ async fn accept_loop<H: HandlerFactory, L: Bound>(
             }
         });
         // Reap finished sessions so the set does not grow without bound.
+        while sessions.try_join_next().is_some() {}
+    }
+}
+
+/// Serves the enqueue socket: each client's user id comes from the kernel (`SO_PEERCRED`).
+/// Local sessions count towards the global limit, all of them as one source.
+async fn enqueue_loop<H: HandlerFactory>(
+    listener: UnixListener,
+    config: EnqueueConfig,
+    shared: Shared<H>,
+    shutdown: watch::Receiver<bool>,
+) -> Sessions {
+    let Shared {
+        factory,
+        ids,
+        counter,
+        clock,
+    } = shared;
+    let socket = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let security = SessionSecurity {
+        transcripts: config.transcripts.clone(),
+        ..SessionSecurity::default()
+    };
+    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let mut sessions = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept on the enqueue socket failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(cred) = stream.peer_cred() else {
+            // Nobody to attribute the mail to: not taken.
+            continue;
+        };
+        let Ok(permit) = counter.try_open(IpAddr::V4(Ipv4Addr::UNSPECIFIED)) else {
+            tracing::warn!(
+                uid = cred.uid(),
+                "too many sessions: local client refused with 421"
+            );
+            sessions.spawn(refuse(stream, config.server.hostname.clone(), true));
+            while sessions.try_join_next().is_some() {}
+            continue;
+        };
+        let conn = Connection {
+            id: ids.next_id(),
+            peer: unspecified,
+            local: unspecified,
+            local_user: Some(smtp_in::LocalPeer {
+                uid: cred.uid(),
+                socket: socket.clone(),
+            }),
+        };
+        let server = config.server.clone();
+        let security = security.clone();
+        let mut handler = factory.handler(&conn, &config.facts);
+        let stop = shutdown.clone();
+        let clock = clock.clone();
+        sessions.spawn(async move {
+            let _permit = permit;
+            tracing::info!(session = %hex(conn.id), client = %conn.client(), "connected");
+            let mut stream = MaybeTls::Plain(stream);
+            let result = smtp_in::drive(
+                &mut stream,
+                server,
+                &security,
+                &conn,
+                &mut handler,
+                &*clock,
+                stop,
+            )
+            .await;
+            match result {
+                Ok(ending) => tracing::info!(session = %hex(conn.id), ?ending, "disconnected"),
+                Err(e) => tracing::info!(session = %hex(conn.id), error = %e, "disconnected"),
+            }
+        });
         while sessions.try_join_next().is_some() {}
     }
 }

@@ -34,10 +34,32 @@ use crate::tls::{HANDSHAKE_TIMEOUT, MaybeTls, TlsInfo};
 pub struct Connection {
     /// The session id shown in logs.
     pub id: u64,
-    /// The client's address.
+    /// The client's address (unspecified for the local enqueue socket).
     pub peer: SocketAddr,
-    /// Our address.
+    /// Our address (unspecified for the local enqueue socket).
     pub local: SocketAddr,
+    /// Set when the session came over the local enqueue socket (`sendmail`).
+    pub local_user: Option<LocalPeer>,
+}
+
+/// A client of the local enqueue socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPeer {
+    /// Its user id, from the socket's peer credentials: the kernel's word, not the client's.
+    pub uid: u32,
+    /// The socket's path, as reports name it (`unix:/path`).
+    pub socket: String,
+}
+
+impl Connection {
+    /// The client as logs and transcripts name it: its address, or `local (uid N)`.
+    #[must_use]
+    pub fn client(&self) -> String {
+        match &self.local_user {
+            Some(p) => format!("local (uid {})", p.uid),
+            None => self.peer.to_string(),
+        }
+    }
 }
 
 /// What a listener adds to the machine's settings for its sessions: TLS and AUTH.
@@ -177,14 +199,17 @@ where
         }
     }
     let info = ConnectionInfo {
-        peer: conn.peer.ip().to_string(),
+        peer: match &conn.local_user {
+            Some(_) => "local".to_owned(),
+            None => conn.peer.ip().to_string(),
+        },
         tls: stream.is_tls(),
     };
     let mut session = ServerSession::new(config, info, clock.now());
     let mut transcript = security
         .transcripts
         .as_ref()
-        .and_then(|dir| Transcript::create(&dir.0, &hex(conn.id), &conn.peer.to_string()));
+        .and_then(|dir| Transcript::create(&dir.0, &hex(conn.id), &conn.client()));
     let mut buf = vec![0u8; 16 * 1024];
     let mut ending = Ending::Closed;
     loop {

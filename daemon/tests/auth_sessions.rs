@@ -300,6 +300,7 @@ async fn the_handler_learns_the_tls_parameters_and_the_user() {
             id: 1,
             peer,
             local: addr,
+            local_user: None,
         };
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let mut stream = MaybeTls::Plain(tcp);

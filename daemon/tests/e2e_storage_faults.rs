@@ -198,6 +198,7 @@ async fn smtp_session(
         id: 1,
         peer: "192.0.2.1:4000".parse().unwrap(),
         local: "192.0.2.25:25".parse().unwrap(),
+        local_user: None,
     };
     let (client, server) = tokio::io::duplex(64 * 1024);
     let mut handler = Inbound::new(ctx, conn.clone());

@@ -51,6 +51,23 @@ pub use types::*;
 pub use url::{RelayHost, RelayScheme, RelayUrl};
 pub use values::SmtpReply;
 
+/// Every keyword of the grammar: OpenSMTPD's reserved words, then Petrel's contextual ones
+/// (the kinds of `filter` and the options of `filter … greylist`), for documentation and
+/// tools that must cover them all.
+#[must_use]
+pub fn keywords() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = keywords::RESERVED.to_vec();
+    for word in keywords::FILTER_KINDS
+        .iter()
+        .chain(keywords::GREYLIST_OPTIONS)
+    {
+        if !all.contains(word) {
+            all.push(word);
+        }
+    }
+    all
+}
+
 /// Reads the files named by `include` directives. The daemon reads the file system; tests and
 /// the simulator serve text from memory.
 pub trait SourceLoader {

@@ -102,6 +102,13 @@ enum Command {
         #[command(subcommand)]
         what: Spf,
     },
+    /// Send a message read from standard input, as `sendmail` does (`-t`, `-f ADDR`, `-F NAME`,
+    /// `-i`, `-bs`, recipients); the daemon is the one whose control socket `-s` names.
+    Sendmail {
+        /// sendmail's options and the recipients.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +183,7 @@ fn request(command: Command) -> Result<Request, String> {
         Command::Reload => Request::Reload,
         Command::Monitor => Request::Monitor,
         Command::Trace { id } => Request::Trace { id },
-        Command::Encrypt { .. } | Command::Spf { .. } => {
+        Command::Encrypt { .. } | Command::Spf { .. } | Command::Sendmail { .. } => {
             return Err("not a request to the daemon".into());
         }
     })
@@ -344,6 +351,11 @@ fn main() -> ExitCode {
                     static_file,
                 },
         } => return spf_walk(domain, nameserver, static_file.as_deref(), args.json),
+        Command::Sendmail { args: sendmail } => {
+            // The enqueue socket and the offline queue sit next to the control socket.
+            let data_dir = args.socket.parent().unwrap_or(Path::new("."));
+            return ExitCode::from(petrel_daemon::submit::run(sendmail, data_dir));
+        }
         _ => {}
     }
     let stream = matches!(args.command, Command::Monitor | Command::Trace { .. });

@@ -197,6 +197,11 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
             socket.display()
         );
     }
+    eprintln!(
+        "petreld: local submission: {} (sendmail with PETREL_DATA={}, or petrelctl sendmail)",
+        petrel_daemon::submit::enqueue_socket(&options.data_dir).display(),
+        options.data_dir.display()
+    );
     if args.file.is_none() {
         eprintln!(
             "petreld: local mail is delivered into {}/mail/<user>/",

@@ -7,7 +7,7 @@
 //! policy.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,8 +96,8 @@ impl SessionFilters {
         set: Arc<FilterSet>,
         names: &[String],
         session: u64,
-        peer: SocketAddr,
-        local: SocketAddr,
+        src: &Endpoint,
+        dest: &Endpoint,
     ) -> SessionFilters {
         let chain = Arc::new(set.chain(names));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -114,8 +114,8 @@ impl SessionFilters {
         }
         let view = SessionView {
             id: session_hex(session),
-            src: Endpoint::Inet(peer).to_string(),
-            dest: Endpoint::Inet(local).to_string(),
+            src: src.to_string(),
+            dest: dest.to_string(),
             ..SessionView::default()
         };
         SessionFilters {
