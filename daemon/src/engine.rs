@@ -56,6 +56,10 @@ pub struct EngineOptions {
     /// `queue encryption -`): petreld reads it before start. A key written in the
     /// configuration is taken from there.
     pub queue_key: Option<String>,
+    /// The enqueue socket `sendmail` talks to; `<data_dir>/enqueue.sock` when `None`. petreld
+    /// gives it relative to the folder it runs in, as the control socket, because a socket
+    /// path is limited to about a hundred bytes.
+    pub enqueue_socket: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -72,8 +76,17 @@ impl Default for EngineOptions {
             hooks: ControlHooks::default(),
             event_log: None,
             queue_key: None,
+            enqueue_socket: None,
         }
     }
+}
+
+/// Where the enqueue socket is.
+fn enqueue_socket(options: &EngineOptions) -> PathBuf {
+    options
+        .enqueue_socket
+        .clone()
+        .unwrap_or_else(|| crate::submit::enqueue_socket(&options.data_dir))
 }
 
 /// How the queue keeps its files (`queue compression`, `queue encryption`).
@@ -226,7 +239,7 @@ impl Engine {
             // `sendmail` finds the daemon here (a simulated host has no such socket).
             std::fs::create_dir_all(&options.data_dir)
                 .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
-            enqueue.path = Some(options.data_dir.join(crate::service::ENQUEUE_SOCKET));
+            enqueue.path = Some(enqueue_socket(&options));
             enqueue.transcripts = options
                 .transcripts
                 .clone()
@@ -396,6 +409,7 @@ impl Engine {
             let max = config.smtp.max_message_size.saturating_add(1 << 20);
             tokio::spawn(crate::offline::run(
                 options.data_dir.clone(),
+                enqueue_socket(&options),
                 max,
                 stop.subscribe(),
             ));

@@ -38,12 +38,11 @@ pub struct Drained {
 }
 
 /// Takes every complete message in the offline folder of `data_dir`, submitting each to the
-/// enqueue socket there. `max_size` bounds what is read (the configuration's message size and
-/// room for the envelope). Blocking.
+/// enqueue socket `socket`. `max_size` bounds what is read (the configuration's message size
+/// and room for the envelope). Blocking.
 #[must_use]
-pub fn drain(data_dir: &Path, max_size: u64) -> Drained {
+pub fn drain(data_dir: &Path, socket: &Path, max_size: u64) -> Drained {
     let dir = submit::offline_dir(data_dir);
-    let socket = submit::enqueue_socket(data_dir);
     let mut done = Drained::default();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return done;
@@ -72,7 +71,7 @@ pub fn drain(data_dir: &Path, max_size: u64) -> Drained {
                 continue;
             }
         };
-        match submit::submit(&socket, &message) {
+        match submit::submit(socket, &message) {
             Ok(()) => {
                 tracing::info!(
                     file = %path.display(),
@@ -135,10 +134,15 @@ fn set_aside(dir: &Path, name: &str, why: &str) {
 }
 
 /// Looks at the offline folder now and every [`SCAN_INTERVAL`] until `shutdown`.
-pub async fn run(data_dir: PathBuf, max_size: u64, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    data_dir: PathBuf,
+    socket: PathBuf,
+    max_size: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
-        let dir = data_dir.clone();
-        let drained = tokio::task::spawn_blocking(move || drain(&dir, max_size)).await;
+        let (dir, sock) = (data_dir.clone(), socket.clone());
+        let drained = tokio::task::spawn_blocking(move || drain(&dir, &sock, max_size)).await;
         if let Ok(d) = drained
             && d != Drained::default()
         {

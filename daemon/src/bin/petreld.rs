@@ -128,6 +128,7 @@ fn main() -> ExitCode {
         // As given (relative to the folder the daemon runs in, unless absolute): a socket path
         // is limited to about a hundred bytes, which a deep working folder would exceed.
         control_socket: Some(socket_path(&args.data_dir)),
+        enqueue_socket: Some(petrel_daemon::submit::enqueue_socket(&args.data_dir)),
         transcripts: args.transcripts.as_ref().map(|d| cwd.join(d)),
         event_log: args.event_log.as_ref().map(|f| {
             if f.as_os_str() == "-" {
@@ -199,7 +200,11 @@ fn announce(args: &Args, options: &EngineOptions, addrs: &[std::net::SocketAddr]
     }
     eprintln!(
         "petreld: local submission: {} (sendmail with PETREL_DATA={}, or petrelctl sendmail)",
-        petrel_daemon::submit::enqueue_socket(&options.data_dir).display(),
+        options
+            .enqueue_socket
+            .as_deref()
+            .unwrap_or(&options.data_dir)
+            .display(),
         options.data_dir.display()
     );
     if args.file.is_none() {
