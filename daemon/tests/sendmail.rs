@@ -3,28 +3,21 @@
 //! dialogue with `-bs`, and the offline queue: a message sent by an unprivileged user while the
 //! daemon is stopped is delivered once it starts.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/petreld_bin.rs"]
+mod petreld_bin;
+
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use petreld_bin::{Petreld, free_port, start_listening};
 
 const PETRELD: &str = env!("CARGO_BIN_EXE_petreld");
 const SENDMAIL: &str = env!("CARGO_BIN_EXE_sendmail");
 const PETRELCTL: &str = env!("CARGO_BIN_EXE_petrelctl");
 const NOBODY: u32 = 65534;
-
-/// The daemon, stopped with SIGTERM when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
 
 /// A folder anyone may read (the unprivileged sender needs to reach the state folder), with
 /// a configuration that files mail for `mx.test` into `mail/<user>/` and takes mail from the
@@ -51,45 +44,13 @@ fn folder() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// A port outside the kernel's ephemeral range, chosen at random so that concurrent tests
-/// rarely meet; checked free now.
-fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        let port = 20_000 + (h.finish() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// Starts petreld in `dir` and waits until it listens.
-fn start(dir: &Path) -> Daemon {
-    let mut child = Command::new(PETRELD)
+fn start(dir: &Path) -> Petreld {
+    let mut petreld = Command::new(PETRELD);
+    petreld
         .current_dir(dir)
-        .args(["-f", "smtpd.conf", "-d", "data"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "petreld exited early"
-        );
-    }
-    // Keep reading so that the daemon never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while stderr.read_line(&mut sink).unwrap_or(0) > 0 {
-            sink.clear();
-        }
-    });
-    Daemon(child)
+        .args(["-f", "smtpd.conf", "-d", "data"]);
+    start_listening(petreld)
 }
 
 /// Runs `command` with `input` on its standard input.
