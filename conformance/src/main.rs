@@ -253,15 +253,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints lines to standard output; a reader that goes away (`| head`) ends the listing
+/// quietly instead of a panic.
+fn print_lines(lines: impl Iterator<Item = String>) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        match writeln!(out, "{l}") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn list(rfcs: &[u16], levels: &[Level], client: bool) -> ExitCode {
     if client {
-        for c in client::cases() {
-            println!(
+        let lines = client::cases().into_iter().map(|c| {
+            format!(
                 "{:<55} RFC {} §{:<10} {:<6} {}",
                 c.id, c.rfc, c.section, c.level, c.title
-            );
-        }
-        return ExitCode::SUCCESS;
+            )
+        });
+        return print_lines(lines);
     }
     let filter = Filter {
         ids: Vec::new(),
@@ -269,11 +287,14 @@ fn list(rfcs: &[u16], levels: &[Level], client: bool) -> ExitCode {
         levels: levels.to_vec(),
     };
     let cases = filter.select();
-    for c in &cases {
-        println!(
+    let printed = print_lines(cases.iter().map(|c| {
+        format!(
             "{:<55} RFC {} §{:<10} {:<6} {}",
             c.id, c.rfc, c.section, c.level, c.title
-        );
+        )
+    }));
+    if printed != ExitCode::SUCCESS {
+        return printed;
     }
     eprintln!("{} cases", cases.len());
     ExitCode::SUCCESS
