@@ -315,14 +315,21 @@ impl<C: Clock> Dispatcher<C> {
                 .lookups()
                 .lookup(table, Service::Credentials, &label)
             {
-                Ok(Some(value)) => {
-                    if let Some((user, pass)) = value.split_once(':') {
-                        settings.auth = Some((user.to_owned(), pass.to_owned()));
-                    }
+                Ok(Some(value)) if value.contains(':') => {
+                    let (user, pass) = value.split_once(':').unwrap_or_default();
+                    settings.auth = Some((user.to_owned(), pass.to_owned()));
                 }
-                Ok(None) => tracing::warn!(table, %label, "no credentials for the relay"),
-                Err(e) => {
-                    let text = format!("credentials lookup failed: {e}");
+                // Relaying without the credentials the configuration names would be refused by
+                // the smarthost, or go out unauthenticated where that is not meant: the mail
+                // waits until the table is fixed (`update table` or `reload` re-routes it).
+                found => {
+                    let text = match found {
+                        Ok(Some(_)) => format!(
+                            "the credentials of \"{label}\" in table {table} are not USER:PASSWORD"
+                        ),
+                        Ok(None) => format!("no credentials for \"{label}\" in table {table}"),
+                        Err(e) => format!("credentials lookup failed: {e}"),
+                    };
                     return batch
                         .envelopes
                         .iter()

@@ -432,3 +432,27 @@ async fn a_relay_action_verifies_with_its_ca_and_presents_its_pki() {
     assert_eq!(server.stored().len(), 1);
     d.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_relay_without_its_credentials_waits_instead_of_sending_unauthenticated() {
+    let server = SmtpServer::start(Behaviour::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "table creds { \"other\" = \"user:secret\" }";
+    let options = format!(
+        "host smtp://isp@mx.dest.test:{} auth <creds>",
+        server.addr.port()
+    );
+    let d = daemon_with(dir.path(), &server, extra, &options).await;
+    let mut events = d.engine.scheduler().subscribe();
+    send(&d).await;
+    until(&mut events, |e| matches!(e, QueueEvent::Deferred(..))).await;
+    let queued = d.engine.scheduler().snapshot().await;
+    let error = queued[0].envelope.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("no credentials for \"isp\" in table creds"),
+        "{error}"
+    );
+    // Nothing went out.
+    assert!(server.sessions().is_empty());
+    d.engine.shutdown().await;
+}
