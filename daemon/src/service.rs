@@ -696,35 +696,65 @@ async fn accept_loop<H: HandlerFactory, L: Bound>(
             local,
             local_user: None,
         };
-        let server = config.server.clone();
-        let security = config.security.clone();
-        let mut handler = factory.handler(&conn, &config.facts);
-        let stop = shutdown.clone();
-        let clock = clock.clone();
-        sessions.spawn(async move {
-            // Held for as long as the session runs.
-            let _permit = permit;
-            tracing::info!(session = %hex(conn.id), %peer, %local, "connected");
-            // An smtps handshake runs inside the session task, never in this accept loop, so
-            // a slow client cannot hold up the others.
-            let mut stream = MaybeTls::Plain(stream);
-            let result = smtp_in::drive(
-                &mut stream,
-                server,
-                &security,
-                &conn,
-                &mut handler,
-                &*clock,
-                stop,
-            )
-            .await;
-            match result {
-                Ok(ending) => tracing::info!(session = %hex(conn.id), ?ending, "disconnected"),
-                Err(e) => tracing::info!(session = %hex(conn.id), error = %e, "disconnected"),
-            }
-        });
+        let handler = factory.handler(&conn, &config.facts);
+        let session = Session {
+            conn,
+            server: config.server.clone(),
+            security: config.security.clone(),
+            clock: clock.clone(),
+            stop: shutdown.clone(),
+            permit,
+        };
+        // An smtps handshake runs inside the session task, never in this accept loop, so a slow
+        // client cannot hold up the others.
+        sessions.spawn(session.serve(stream, handler));
         // Reap finished sessions so the set does not grow without bound.
         while sessions.try_join_next().is_some() {}
+    }
+}
+
+/// One accepted session, ready to be served in a task of its own.
+struct Session {
+    conn: Connection,
+    server: Arc<ServerConfig>,
+    security: SessionSecurity,
+    clock: Arc<dyn Clock>,
+    stop: watch::Receiver<bool>,
+    /// Held for as long as the session runs.
+    permit: SessionPermit,
+}
+
+impl Session {
+    /// Drives the session to its end and logs how it ended.
+    async fn serve<S, H>(self, stream: S, mut handler: H)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        H: SessionHandler,
+    {
+        let Session {
+            conn,
+            server,
+            security,
+            clock,
+            stop,
+            permit: _permit,
+        } = self;
+        tracing::info!(session = %hex(conn.id), client = %conn.client(), local = %conn.local, "connected");
+        let mut stream = MaybeTls::Plain(stream);
+        let result = smtp_in::drive(
+            &mut stream,
+            server,
+            &security,
+            &conn,
+            &mut handler,
+            &*clock,
+            stop,
+        )
+        .await;
+        match result {
+            Ok(ending) => tracing::info!(session = %hex(conn.id), ?ending, "disconnected"),
+            Err(e) => tracing::info!(session = %hex(conn.id), error = %e, "disconnected"),
+        }
     }
 }
 
@@ -784,30 +814,16 @@ async fn enqueue_loop<H: HandlerFactory>(
                 socket: socket.clone(),
             }),
         };
-        let server = config.server.clone();
-        let security = security.clone();
-        let mut handler = factory.handler(&conn, &config.facts);
-        let stop = shutdown.clone();
-        let clock = clock.clone();
-        sessions.spawn(async move {
-            let _permit = permit;
-            tracing::info!(session = %hex(conn.id), client = %conn.client(), "connected");
-            let mut stream = MaybeTls::Plain(stream);
-            let result = smtp_in::drive(
-                &mut stream,
-                server,
-                &security,
-                &conn,
-                &mut handler,
-                &*clock,
-                stop,
-            )
-            .await;
-            match result {
-                Ok(ending) => tracing::info!(session = %hex(conn.id), ?ending, "disconnected"),
-                Err(e) => tracing::info!(session = %hex(conn.id), error = %e, "disconnected"),
-            }
-        });
+        let handler = factory.handler(&conn, &config.facts);
+        let session = Session {
+            conn,
+            server: config.server.clone(),
+            security: security.clone(),
+            clock: clock.clone(),
+            stop: shutdown.clone(),
+            permit,
+        };
+        sessions.spawn(session.serve(stream, handler));
         while sessions.try_join_next().is_some() {}
     }
 }
