@@ -21,7 +21,9 @@ use petrel_core::filter::report::{
     AuthResult, Endpoint, Fcrdns, IdentifyMethod, ReportEvent, TxResult,
 };
 use petrel_core::queue::{Envelope, EnvelopeId, HopCounter, MAX_HOPS, MsgId, ReceivedInfo};
+use petrel_core::rules::MailAddr;
 use petrel_core::rules::router::{SessionFacts, Source};
+use petrel_core::rules::senders::sender_allowed;
 use petrel_core::session::Decision;
 use petrel_core::session::server::{Envelope as SmtpEnvelope, Request, Trace};
 use petrel_core::smtp::{
@@ -87,6 +89,8 @@ pub struct ListenerFacts {
     pub mask_src: bool,
     /// `received-auth`.
     pub received_auth: bool,
+    /// `senders <t>`: the table of the senders each authenticated user may use.
+    pub senders: Option<String>,
     /// Look up the client's name (PTR, forward-confirmed) at connect, for the rules.
     pub rdns: bool,
     /// `no-rdns`: no reverse lookup at all on this listener, not even for filters; rules and
@@ -397,6 +401,40 @@ fn endpoints(conn: &Connection) -> (Endpoint, Endpoint) {
     }
 }
 
+impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
+    /// `senders <t>`: an authenticated client may only use the senders the table lists for
+    /// its user (OpenSMTPD's check, with its 530 reply). Sessions without AUTH are not checked.
+    fn sender_refusal(&self, from: &ReversePath) -> Option<Decision> {
+        let table = self.ctx.listener.senders.as_deref()?;
+        let user = self.facts.auth.as_deref()?;
+        let routing = self.ctx.routing.current();
+        let address = match from {
+            ReversePath::Null => MailAddr::parse(""),
+            ReversePath::Mailbox(m) => MailAddr::parse(&m.to_string()),
+        };
+        let delim = routing.ruleset().sub_addr_delim();
+        match sender_allowed(routing.lookups(), table, user, &address, delim) {
+            Ok(true) => None,
+            Ok(false) => {
+                tracing::info!(session = %self.session(), user, %from, "sender not allowed for this user");
+                Some(Decision::Reply(Reply::new(
+                    530,
+                    EnhancedCode::new(5, 7, 1),
+                    "Sender rejected: not an address of the authenticated user",
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.session(), table, error = %e, "senders table lookup failed");
+                Some(Decision::Reply(Reply::new(
+                    451,
+                    EnhancedCode::new(4, 3, 0),
+                    "Temporary failure: cannot check the sender, try again later",
+                )))
+            }
+        }
+    }
+}
+
 fn rcpt_text(to: &ForwardPath) -> String {
     match to {
         ForwardPath::Postmaster(p) => p.clone(),
@@ -510,6 +548,7 @@ impl<F: Fs, B: Blocking, C: Clock> Inbound<F, B, C> {
             Some(v) => verdict_decision(v),
             None => None,
         };
+        let refusal = refusal.or_else(|| self.sender_refusal(&from));
         let address = sender(&from);
         if let Some(decision) = refusal {
             self.incoming = None;

@@ -285,6 +285,7 @@ impl ServiceConfig {
                 tag: l.tag.clone(),
                 mask_src: l.mask_src,
                 received_auth: l.received_auth,
+                senders: l.senders.as_ref().map(|s| s.table.clone()),
                 rdns: needs_rdns && !l.no_rdns,
                 no_rdns: l.no_rdns,
                 filters: crate::filter::set::flatten(config, l.filter.as_ref()),

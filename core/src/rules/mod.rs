@@ -35,6 +35,7 @@ pub mod netaddr;
 pub mod proc_table;
 pub mod resolve;
 pub mod router;
+pub mod senders;
 pub mod service;
 pub mod srs_route;
 pub mod table;
