@@ -528,7 +528,9 @@ impl<L: Bound> Service<L> {
         limits: SessionLimits,
         enqueue: Option<(UnixListener, EnqueueConfig)>,
     ) -> Result<Self, ServiceError> {
-        if listeners.is_empty() {
+        // A daemon that only takes local submissions (no `listen on` but the socket) is a
+        // null client, as with OpenSMTPD; one whose every configured address failed is not.
+        if listeners.is_empty() && (last_error.is_some() || enqueue.is_none()) {
             let e = last_error.unwrap_or_else(|| io::Error::other("no listen address configured"));
             return Err(ServiceError::Bind(e));
         }

@@ -249,3 +249,28 @@ fn planted_files_in_the_offline_queue_are_not_read() {
     );
     assert!(offline.join("link").exists() && offline.join("hardlink").exists());
 }
+
+#[test]
+fn a_daemon_with_only_the_socket_takes_local_mail() {
+    let (_tmp, dir) = folder();
+    // A null client: no TCP listener at all.
+    let conf = std::fs::read_to_string(dir.join("smtpd.conf")).unwrap();
+    let conf: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("listen on 127.0.0.1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("smtpd.conf"), conf).unwrap();
+    let _daemon = start(&dir);
+    let out = feed(
+        sendmail(&dir, &["judy@mx.test"]),
+        b"Subject: null client\n\nx\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let judy = wait_for_mail(&dir.join("mail/judy"), 1);
+    assert!(judy[0].contains("Subject: null client"), "{}", judy[0]);
+}

@@ -170,6 +170,9 @@ fn main() -> ExitCode {
         for addr in engine.addrs() {
             tracing::info!(%addr, "listening");
         }
+        if let Some(socket) = &options.enqueue_socket {
+            tracing::info!(socket = %socket.display(), "listening");
+        }
         announce(&args, &options, engine.addrs());
         while signals.next().await == Signal::Reload {
             // The outcome is logged either way; a failed reload keeps the daemon running
