@@ -606,6 +606,18 @@ fn a_stopped_daemon_is_reported_plainly() {
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("petreld is not running"), "{err}");
+    // Without -s, the state folder is $PETREL_DATA's, as for sendmail.
+    let out = Command::new(env!("CARGO_BIN_EXE_petrelctl"))
+        .env("PETREL_DATA", "/nonexistent-state")
+        .args(["show", "queue"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("no control socket at /nonexistent-state/petreld.sock"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -22,14 +22,11 @@ use petrel_daemon::{passwd_hash, spf};
 #[derive(Debug, Parser)]
 #[command(name = "petrelctl", version, about = "Control a running petreld")]
 struct Args {
-    /// The daemon's control socket (`petreld.sock` in its state folder).
-    #[arg(
-        short = 's',
-        long = "socket",
-        value_name = "PATH",
-        default_value = "petrel-data/petreld.sock"
-    )]
-    socket: PathBuf,
+    /// The daemon's control socket (`petreld.sock` in its state folder): by default
+    /// `$PETREL_DATA/petreld.sock`, or `petrel-data/petreld.sock` without `PETREL_DATA`, the
+    /// folder `sendmail` uses too.
+    #[arg(short = 's', long = "socket", value_name = "PATH")]
+    socket: Option<PathBuf>,
     /// Print the daemon's answers as JSON, one object per line, for scripts.
     #[arg(long, global = true)]
     json: bool,
@@ -187,6 +184,18 @@ fn request(command: Command) -> Result<Request, String> {
             return Err("not a request to the daemon".into());
         }
     })
+}
+
+/// The control socket: `-s PATH`, else the one in `$PETREL_DATA` (`petrel-data` without it).
+fn control_socket(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(
+        || {
+            let data = std::env::var_os("PETREL_DATA")
+                .map_or_else(|| PathBuf::from("petrel-data"), PathBuf::from);
+            petrel_daemon::control::socket_path(&data)
+        },
+        Path::to_path_buf,
+    )
 }
 
 /// `encrypt`: works without the daemon.
@@ -353,7 +362,8 @@ fn main() -> ExitCode {
         } => return spf_walk(domain, nameserver, static_file.as_deref(), args.json),
         Command::Sendmail { args: sendmail } => {
             // The enqueue socket and the offline queue sit next to the control socket.
-            let data_dir = args.socket.parent().unwrap_or(Path::new("."));
+            let socket = control_socket(args.socket.as_deref());
+            let data_dir = socket.parent().unwrap_or(Path::new("."));
             return ExitCode::from(petrel_daemon::submit::run(sendmail, data_dir));
         }
         _ => {}
@@ -378,7 +388,7 @@ fn main() -> ExitCode {
         }
     };
     let status = runtime.block_on(async {
-        let mut answers = client::send(&args.socket, &request).await?;
+        let mut answers = client::send(&control_socket(args.socket.as_deref()), &request).await?;
         let mut status = None;
         while let Some(response) = answers.next().await? {
             let s = print(&response, args.json, monitor);
