@@ -2,12 +2,16 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+#[path = "support/petreld_bin.rs"]
+mod petreld_bin;
 
 use petrel_core::config::{self, ParseOptions};
 use petrel_daemon::engine::{Engine, EngineOptions};
 use petrel_daemon::queue::scheduler::QueueEvent;
+use petreld_bin::{free_port, start_listening};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as TokioBufReader};
 
 /// Reads one complete SMTP reply (all its lines).
@@ -22,25 +26,6 @@ async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> String {
         reply.push_str(&line);
         if line.as_bytes().get(3) != Some(&b'-') {
             return reply;
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    // Outside the kernel's ephemeral range (32768–60999 by default), so that neither an
-    // outgoing connection nor another test's `bind(0)` is handed the port between this check
-    // and the daemon's bind; chosen at random so that concurrent tests rarely try the same one.
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        let port = 20_000 + (h.finish() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
         }
     }
 }
@@ -223,15 +208,6 @@ async fn shutdown_tells_sessions_421() {
 }
 
 /// Runs the real binary; kills it when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_binary_greets_and_stops_on_sigterm() {
     let port = free_port();
@@ -242,24 +218,12 @@ fn the_binary_greets_and_stops_on_sigterm() {
         "listen on 127.0.0.1 port $port\nmatch from any for local reject\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_petreld"))
+    let mut petreld = Command::new(env!("CARGO_BIN_EXE_petreld"));
+    petreld
         .arg("-f")
         .arg(&conf)
-        .args(["-D", &format!("port={port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until it says it listens, rather than sleeping and hoping.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "petreld exited early"
-        );
-    }
-    let daemon = Daemon(child);
+        .args(["-D", &format!("port={port}")]);
+    let daemon = start_listening(petreld);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 512];
@@ -273,13 +237,7 @@ fn the_binary_greets_and_stops_on_sigterm() {
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"221 2.0.0 Bye\r\n");
     // SIGTERM: the daemon exits 0.
-    let pid = daemon.0.id();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let mut daemon = daemon;
-    let status = daemon.0.wait().unwrap();
+    let status = daemon.stop();
     assert!(status.success(), "{status:?}");
 }
 

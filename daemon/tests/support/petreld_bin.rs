@@ -4,17 +4,31 @@
 #![allow(dead_code)] // Each test file uses part of this.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// A running petreld; stopped with SIGTERM (and waited for) when dropped.
 pub struct Petreld(pub Child);
 
-impl Drop for Petreld {
-    fn drop(&mut self) {
+impl Petreld {
+    /// Stops it with SIGTERM and returns how it exited.
+    pub fn stop(mut self) -> ExitStatus {
+        let status = self.terminate();
+        // Waited for: its pid may belong to another process now, so Drop must not signal it.
+        std::mem::forget(self);
+        status
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
-        let _ = self.0.wait();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Petreld {
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 
